@@ -1,0 +1,290 @@
+//! The command line: thin glue over the library. `main` calls [`run`] and exits with its
+//! code; errors print their whole chain and exit 2.
+//!
+//! Exit codes: 0 success; 1 the tool returned an error result / the plugin is refused;
+//! 2 the command itself could not run (bad arguments, configuration, workspace).
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use sha2::{Digest as _, Sha256};
+
+use crate::config::Config;
+use crate::plugins::{
+    CallContext, LoadedPlugin, PluginRuntime, PluginSet, ToolOutcome, load_plugin, loader,
+};
+use crate::session::SessionState;
+
+/// Runs Claude as a coding agent whose tools and guardrails are sandboxed WASI components.
+#[derive(Debug, Parser)]
+#[command(name = "agent-host", version, about)]
+pub struct Cli {
+    /// Configuration file (default: ./agent-host.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect and call the loaded tools, as the agent would.
+    #[command(subcommand)]
+    Tools(ToolsCommand),
+    /// Check plugin components.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ToolsCommand {
+    /// Lists every loaded tool with its input schema.
+    List {
+        /// Print JSON (name, plugin, description, input_schema) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Calls one tool and prints the text the model would see.
+    ///
+    /// Exit code 0 for a success result, 1 for an error result. Successive calls on the
+    /// same workspace share one session's state (kept in the state directory), so `Read`
+    /// then `Edit` behaves as in a conversation.
+    Call {
+        /// The tool's name, e.g. Read.
+        tool: String,
+        /// The input as a JSON object, or `-` to read it from standard input.
+        input: String,
+        /// The workspace directory the tool works in.
+        #[arg(long, value_name = "DIR")]
+        workspace: PathBuf,
+        /// Session name: calls with the same session share state (default: one session
+        /// per workspace).
+        #[arg(long, value_name = "NAME")]
+        session: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Says which world a component implements, what it asks for, or why it is refused.
+    Check {
+        /// The component (`<name>.wasm`, with `<name>.toml` beside it).
+        file: PathBuf,
+    },
+}
+
+/// Parses the arguments, runs the command, and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENT_HOST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Tools(ToolsCommand::List { json }) => tools_list(&config, json),
+        Command::Tools(ToolsCommand::Call {
+            tool,
+            input,
+            workspace,
+            session,
+        }) => tools_call(&config, &tool, &input, &workspace, session.as_deref()),
+        Command::Plugin(PluginCommand::Check { file }) => plugin_check(&config, &file),
+    }
+}
+
+fn runtime(config: &Config) -> anyhow::Result<Arc<PluginRuntime>> {
+    Ok(Arc::new(PluginRuntime::new(Some(
+        config.plugin_cache_dir(),
+    ))?))
+}
+
+fn load_plugins(config: &Config) -> anyhow::Result<PluginSet> {
+    PluginSet::load_dir(&runtime(config)?, &config.plugins_dir, &config.plugins)
+}
+
+fn tools_list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let plugins = load_plugins(config)?;
+    let registry = plugins.tools();
+    let mut entries = Vec::new();
+    for plugin in registry.plugins() {
+        for tool in plugin.tools() {
+            let schema: serde_json::Value =
+                serde_json::from_str(&tool.spec.input_schema).unwrap_or_default();
+            entries.push(serde_json::json!({
+                "name": tool.spec.name,
+                "plugin": plugin.identity().name,
+                "description": tool.spec.description,
+                "input_schema": schema,
+            }));
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for entry in &entries {
+        println!(
+            "{} (plugin {})",
+            entry["name"].as_str().unwrap_or(""),
+            entry["plugin"].as_str().unwrap_or("")
+        );
+        for line in entry["description"].as_str().unwrap_or("").lines() {
+            println!("    {line}");
+        }
+        println!("  input schema:");
+        for line in serde_json::to_string_pretty(&entry["input_schema"])?.lines() {
+            println!("    {line}");
+        }
+        println!();
+    }
+    let policies = plugins.policies();
+    if !policies.is_empty() {
+        let names: Vec<&str> = policies
+            .iter()
+            .map(|p| p.identity().name.as_str())
+            .collect();
+        println!("policies: {}", names.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tools_call(
+    config: &Config,
+    tool: &str,
+    input: &str,
+    workspace: &Path,
+    session: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let workspace = workspace
+        .canonicalize()
+        .with_context(|| format!("the workspace {} cannot be opened", workspace.display()))?;
+    if !workspace.is_dir() {
+        anyhow::bail!("the workspace {} is not a directory", workspace.display());
+    }
+    let input = if input == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the input from stdin")?;
+        text
+    } else {
+        input.to_string()
+    };
+    let session_id = match session {
+        Some(name) => validate_session_name(name)?,
+        None => workspace_session_id(&workspace),
+    };
+    let state_file = config
+        .state_dir
+        .join("sessions")
+        .join(&session_id)
+        .join("plugin-state.json");
+    let session = Arc::new(SessionState::persistent(state_file)?);
+    let plugins = load_plugins(config)?;
+    let context = CallContext::new(workspace, session);
+    let outcome = plugins.tools().call(tool, &input, &context);
+    println!("{}", outcome.text());
+    Ok(match outcome {
+        ToolOutcome::Success(_) => ExitCode::SUCCESS,
+        ToolOutcome::Error(_) => ExitCode::from(1),
+    })
+}
+
+/// Session names become directory names: keep them plain.
+fn validate_session_name(name: &str) -> anyhow::Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !ok {
+        anyhow::bail!("--session {name:?} must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'");
+    }
+    Ok(name.to_string())
+}
+
+/// The default session of a workspace: one per canonical workspace path.
+fn workspace_session_id(workspace: &Path) -> String {
+    let digest = Sha256::digest(workspace.as_os_str().as_encoded_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("cli-{hex}")
+}
+
+fn plugin_check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
+    let runtime = runtime(config)?;
+    println!("component: {}", file.display());
+    match loader::compile_file(&runtime, file) {
+        Ok((component, _)) => {
+            let facts = loader::inspect(&runtime, &component);
+            match &facts.world {
+                Ok(world) => println!("world:     {world} (agent:plugin@{})", loader::WIT_VERSION),
+                Err(problem) => println!("world:     none ({problem})"),
+            }
+            println!("imports:   {}", facts.imports.join(", "));
+        }
+        Err(error) => {
+            println!("refused:   {error:#}");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let manifest_file = loader::manifest_path(file);
+    match load_plugin(&runtime, file, &config.plugins) {
+        Ok(plugin) => {
+            let identity = plugin.identity();
+            let caps = &identity.capabilities;
+            let limits = &identity.limits;
+            println!("manifest:  {}", manifest_file.display());
+            println!("name:      {}", identity.name);
+            println!(
+                "asks for:  workspace {}, session-state {}, log {}, exec {}",
+                caps.workspace,
+                yes_no(caps.session_state),
+                yes_no(caps.log),
+                yes_no(caps.exec)
+            );
+            println!(
+                "limits:    memory {} MiB, time {} ms, result {} KiB",
+                limits.memory_mb, limits.timeout_ms, limits.max_result_kb
+            );
+            if let LoadedPlugin::Tool(tools) = &plugin {
+                for tool in tools.tools() {
+                    let summary = tool.spec.description.lines().next().unwrap_or("");
+                    println!("tool:      {} - {summary}", tool.spec.name);
+                }
+            }
+            println!("verdict:   loads with the current configuration");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            println!("refused:   {error:#}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
+}

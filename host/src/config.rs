@@ -1,0 +1,322 @@
+//! Configuration: one [`Config`], read from an optional TOML file and then from
+//! `AGENT_HOST_<KEY>` environment variables, validated once at start. Errors name the key
+//! (and the file or variable it came from) and say what is expected.
+//!
+//! | key | default |
+//! | --- | --- |
+//! | `port` | 8080 (`PORT` is also read) |
+//! | `state_dir` | `$XDG_STATE_HOME/agent-host`, else `~/.local/state/agent-host`, else `<tmp>/agent-host` |
+//! | `workspace_root` | `<state_dir>/workspaces` |
+//! | `plugins_dir` | the built-in plugins of this build, else `<dir of the binary>/plugins` |
+//! | `allowed_users` | empty (nobody) |
+//! | `model_id` | `us.anthropic.claude-sonnet-4-5-20250929-v1:0` |
+//! | `max_turns` | 30 |
+//! | `telegram_bot_token` | none (secret: never logged) |
+//! | `telegram_api_base_url` | `https://api.telegram.org` |
+//! | `[plugins.<name>]` | per-plugin grants and config, see [`crate::plugins::PluginGrant`] (file only) |
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::plugins::PluginSettings;
+
+/// The default config file, read when present and no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "agent-host.toml";
+/// The default Bedrock model (a cross-region inference profile).
+pub const DEFAULT_MODEL_ID: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+/// Prefix of the environment variables that override file keys.
+pub const ENV_PREFIX: &str = "AGENT_HOST_";
+
+/// The validated configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// Listen port.
+    pub port: u16,
+    /// Histories, plugin state, precompiled plugin cache.
+    pub state_dir: PathBuf,
+    /// One directory per user below this.
+    pub workspace_root: PathBuf,
+    /// Where plugin components and manifests are found.
+    pub plugins_dir: PathBuf,
+    /// User ids allowed to use the bot.
+    pub allowed_users: Vec<String>,
+    /// Bedrock model or inference profile id.
+    pub model_id: String,
+    /// Turn limit per task.
+    pub max_turns: u32,
+    /// Telegram bot token (secret).
+    pub telegram_bot_token: Option<String>,
+    /// Telegram Bot API base URL.
+    pub telegram_api_base_url: String,
+    /// Per-plugin grants and configuration.
+    pub plugins: PluginSettings,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("port", &self.port)
+            .field("state_dir", &self.state_dir)
+            .field("workspace_root", &self.workspace_root)
+            .field("plugins_dir", &self.plugins_dir)
+            .field("allowed_users", &self.allowed_users)
+            .field("model_id", &self.model_id)
+            .field("max_turns", &self.max_turns)
+            .field(
+                "telegram_bot_token",
+                &self.telegram_bot_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("telegram_api_base_url", &self.telegram_api_base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The file's shape, before validation. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    port: Option<u16>,
+    state_dir: Option<PathBuf>,
+    workspace_root: Option<PathBuf>,
+    plugins_dir: Option<PathBuf>,
+    allowed_users: Option<UserList>,
+    model_id: Option<String>,
+    max_turns: Option<u32>,
+    telegram_bot_token: Option<String>,
+    telegram_api_base_url: Option<String>,
+    #[serde(default)]
+    plugins: PluginSettings,
+}
+
+/// `allowed_users` as a TOML list or a comma-separated string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum UserList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl UserList {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            UserList::List(list) => list,
+            UserList::Text(text) => split_users(&text),
+        }
+    }
+}
+
+fn split_users(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl Config {
+    /// Loads the configuration: `file` if given (it must exist), else
+    /// [`DEFAULT_CONFIG_FILE`] if present; then environment overrides.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let raw = match file {
+            Some(path) => read_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                read_file(Path::new(DEFAULT_CONFIG_FILE))?
+            }
+            None => RawConfig::default(),
+        };
+        Self::from_raw(raw, &|key| std::env::var(key).ok())
+    }
+
+    /// Parses config file text (for tests and tools); environment is not consulted.
+    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
+        let raw = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        Self::from_raw(raw, &|_| None)
+    }
+
+    fn from_raw(mut raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        apply_env(&mut raw, env)?;
+        let state_dir = raw.state_dir.unwrap_or_else(default_state_dir);
+        let workspace_root = raw
+            .workspace_root
+            .unwrap_or_else(|| state_dir.join("workspaces"));
+        let plugins_dir = raw.plugins_dir.unwrap_or_else(default_plugins_dir);
+        let model_id = raw.model_id.unwrap_or_else(|| DEFAULT_MODEL_ID.to_string());
+        if model_id.trim().is_empty() {
+            anyhow::bail!("model_id is empty: give a Bedrock model or inference profile id");
+        }
+        let max_turns = raw.max_turns.unwrap_or(30);
+        if max_turns == 0 {
+            anyhow::bail!("max_turns = 0: the agent needs at least one turn");
+        }
+        let telegram_api_base_url = raw
+            .telegram_api_base_url
+            .unwrap_or_else(|| "https://api.telegram.org".to_string());
+        if !telegram_api_base_url.starts_with("http://")
+            && !telegram_api_base_url.starts_with("https://")
+        {
+            anyhow::bail!(
+                "telegram_api_base_url = {telegram_api_base_url:?} must be an http:// or https:// URL"
+            );
+        }
+        Ok(Self {
+            port: raw.port.unwrap_or(8080),
+            state_dir,
+            workspace_root,
+            plugins_dir,
+            allowed_users: raw
+                .allowed_users
+                .map(UserList::into_vec)
+                .unwrap_or_default(),
+            model_id,
+            max_turns,
+            telegram_bot_token: raw.telegram_bot_token.filter(|t| !t.is_empty()),
+            telegram_api_base_url,
+            plugins: raw.plugins,
+        })
+    }
+
+    /// Where precompiled plugin artifacts are cached.
+    pub fn plugin_cache_dir(&self) -> PathBuf {
+        self.state_dir.join("plugin-cache")
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<RawConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|error| {
+        anyhow::anyhow!(
+            "config file {} is not valid: {}",
+            path.display(),
+            error.message()
+        )
+    })
+}
+
+/// Environment overrides: `AGENT_HOST_<KEY>` for every scalar key, and `PORT`.
+fn apply_env(raw: &mut RawConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+    let var = |key: &str| {
+        env(&format!("{ENV_PREFIX}{}", key.to_uppercase())).map(|v| (key.to_string(), v))
+    };
+    let parse_number = |(key, value): (String, String)| -> anyhow::Result<u64> {
+        value.trim().parse::<u64>().map_err(|_| {
+            anyhow::anyhow!(
+                "{ENV_PREFIX}{} = {value:?} is not a number (key `{key}`)",
+                key.to_uppercase()
+            )
+        })
+    };
+    if let Some(port) = var("port").or_else(|| env("PORT").map(|v| ("port".into(), v))) {
+        let number = parse_number(port)?;
+        raw.port = Some(
+            u16::try_from(number)
+                .map_err(|_| anyhow::anyhow!("port = {number} is out of range (1-65535)"))?,
+        );
+    }
+    if let Some(turns) = var("max_turns") {
+        let number = parse_number(turns)?;
+        raw.max_turns = Some(u32::try_from(number).context("max_turns is too large")?);
+    }
+    if let Some((_, v)) = var("state_dir") {
+        raw.state_dir = Some(v.into());
+    }
+    if let Some((_, v)) = var("workspace_root") {
+        raw.workspace_root = Some(v.into());
+    }
+    if let Some((_, v)) = var("plugins_dir") {
+        raw.plugins_dir = Some(v.into());
+    }
+    if let Some((_, v)) = var("allowed_users") {
+        raw.allowed_users = Some(UserList::Text(v));
+    }
+    if let Some((_, v)) = var("model_id") {
+        raw.model_id = Some(v);
+    }
+    if let Some((_, v)) = var("telegram_bot_token") {
+        raw.telegram_bot_token = Some(v);
+    }
+    if let Some((_, v)) = var("telegram_api_base_url") {
+        raw.telegram_api_base_url = Some(v);
+    }
+    Ok(())
+}
+
+/// A writable per-user state directory, following the XDG convention.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("agent-host");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".local/state/agent-host");
+    }
+    std::env::temp_dir().join("agent-host")
+}
+
+/// The built-in plugins of this build if still present, else `plugins/` beside the binary.
+pub fn default_plugins_dir() -> PathBuf {
+    crate::plugins::builtin_plugins_dir().unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join("plugins")))
+            .unwrap_or_else(|| PathBuf::from("plugins"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_env(text: &str, vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        let env = |key: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
+        };
+        Config::from_raw(raw, &env)
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let config = with_env(
+            "state_dir = \"/s\"\nallowed_users = [\"1\", \"2\"]",
+            &[("AGENT_HOST_MAX_TURNS", "5"), ("PORT", "9000")],
+        )
+        .unwrap();
+        assert_eq!(config.port, 9000);
+        assert_eq!(config.max_turns, 5);
+        assert_eq!(config.workspace_root, PathBuf::from("/s/workspaces"));
+        assert_eq!(config.allowed_users, vec!["1", "2"]);
+        let config = with_env("", &[("AGENT_HOST_ALLOWED_USERS", " 7, 8 ,")]).unwrap();
+        assert_eq!(config.allowed_users, vec!["7", "8"]);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases = [
+            ("prot = 1", vec![], "unknown field `prot`"),
+            ("max_turns = 0", vec![], "max_turns"),
+            ("", vec![("AGENT_HOST_PORT", "eighty")], "AGENT_HOST_PORT"),
+            ("", vec![("AGENT_HOST_PORT", "70000")], "port"),
+            (
+                "telegram_api_base_url = \"ftp://x\"",
+                vec![],
+                "telegram_api_base_url",
+            ),
+            ("[plugins.files]\nexec = \"yes\"", vec![], "invalid type"),
+        ];
+        for (text, vars, expected) in cases {
+            let message = format!("{:#}", with_env(text, &vars).unwrap_err());
+            assert!(message.contains(expected), "{text:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn the_token_is_never_printed() {
+        let config = with_env("telegram_bot_token = \"123:secret\"", &[]).unwrap();
+        assert!(!format!("{config:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,171 @@
+//! The operator's side of the two-key capability check: what each plugin *may* have.
+//!
+//! A capability is granted to a plugin only when its manifest asks for it **and** the
+//! operator's configuration allows it. A plugin that asks for more than it is allowed is
+//! refused at load, with the capability and the setting to change named, rather than
+//! loaded with less than it expects.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::manifest::{Capabilities, Manifest, WorkspaceAccess};
+
+/// The operator's settings for all plugins (`[plugins.<name>]` tables in the config).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct PluginSettings {
+    /// Settings by plugin name; plugins not named get [`PluginGrant::default`].
+    pub by_name: BTreeMap<String, PluginGrant>,
+}
+
+impl PluginSettings {
+    /// The settings for plugin `name`.
+    pub fn for_plugin(&self, name: &str) -> PluginGrant {
+        self.by_name.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// What the operator allows one plugin, and its configuration overrides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginGrant {
+    /// Load the plugin at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The most workspace access it may have.
+    #[serde(default = "read_write")]
+    pub workspace: WorkspaceAccess,
+    /// May it keep session state.
+    #[serde(default = "yes")]
+    pub session_state: bool,
+    /// May it log.
+    #[serde(default = "yes")]
+    pub log: bool,
+    /// May it run commands. Off unless the operator turns it on.
+    #[serde(default)]
+    pub exec: bool,
+    /// Overrides merged over the manifest's `[config]`.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+fn yes() -> bool {
+    true
+}
+fn read_write() -> WorkspaceAccess {
+    WorkspaceAccess::ReadWrite
+}
+
+impl Default for PluginGrant {
+    /// Plugins in the operator's plugin directory get the workspace, session state and
+    /// log; running commands always needs an explicit grant.
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            workspace: WorkspaceAccess::ReadWrite,
+            session_state: true,
+            log: true,
+            exec: false,
+            config: toml::Table::new(),
+        }
+    }
+}
+
+impl PluginGrant {
+    /// The capabilities the plugin gets: exactly what its manifest asks for, or an error
+    /// naming the first capability it asks for that is not granted.
+    pub fn resolve(&self, manifest: &Manifest) -> Result<Capabilities, String> {
+        let asks = &manifest.capabilities;
+        let name = &manifest.name;
+        let refuse = |what: &str, setting: &str| {
+            Err(format!(
+                "it asks for {what}, which the operator's configuration does not grant \
+                 (set `{setting}` under [plugins.{name}] to grant it)"
+            ))
+        };
+        if asks.workspace > self.workspace {
+            return refuse(
+                &format!(
+                    "workspace = \"{}\" (granted: \"{}\")",
+                    asks.workspace, self.workspace
+                ),
+                &format!("workspace = \"{}\"", asks.workspace),
+            );
+        }
+        if asks.session_state && !self.session_state {
+            return refuse("session_state", "session_state = true");
+        }
+        if asks.log && !self.log {
+            return refuse("log", "log = true");
+        }
+        if asks.exec && !self.exec {
+            return refuse("exec", "exec = true");
+        }
+        Ok(asks.clone())
+    }
+
+    /// The plugin's configuration: the manifest's `[config]` overlaid by the operator's.
+    pub fn merged_config(&self, manifest: &Manifest) -> serde_json::Value {
+        let mut merged = manifest.config.clone();
+        for (key, value) in &self.config {
+            merged.insert(key.clone(), value.clone());
+        }
+        serde_json::to_value(merged).unwrap_or_else(|_| serde_json::json!({}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn manifest(capabilities: &str) -> Manifest {
+        let text = format!(
+            "name = \"p\"\nworld = \"tool-plugin\"\n[capabilities]\n{capabilities}\n[config]\na = 1\nb = 2"
+        );
+        Manifest::parse(&text, Path::new("p.toml")).unwrap()
+    }
+
+    #[test]
+    fn both_keys_are_needed() {
+        let asks_exec = manifest("exec = true");
+        let error = PluginGrant::default().resolve(&asks_exec).unwrap_err();
+        assert!(
+            error.contains("exec") && error.contains("[plugins.p]"),
+            "{error}"
+        );
+        let grant = PluginGrant {
+            exec: true,
+            ..Default::default()
+        };
+        assert!(grant.resolve(&asks_exec).unwrap().exec);
+        // Granted but not asked for: not given.
+        assert!(!grant.resolve(&manifest("")).unwrap().exec);
+    }
+
+    #[test]
+    fn workspace_access_is_capped_by_the_grant() {
+        let grant = PluginGrant {
+            workspace: WorkspaceAccess::ReadOnly,
+            ..Default::default()
+        };
+        let error = grant
+            .resolve(&manifest("workspace = \"read-write\""))
+            .unwrap_err();
+        assert!(error.contains("read-write"), "{error}");
+        assert!(
+            grant
+                .resolve(&manifest("workspace = \"read-only\""))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn operator_config_overrides_the_manifest() {
+        let mut grant = PluginGrant::default();
+        grant.config.insert("b".into(), toml::Value::Integer(3));
+        let config = grant.merged_config(&manifest(""));
+        assert_eq!(config, serde_json::json!({"a": 1, "b": 3}));
+    }
+}

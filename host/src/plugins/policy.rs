@@ -1,0 +1,83 @@
+//! Policy plugins: guardrails that see every tool call before it runs.
+//!
+//! Loading and calling a policy lives here; the chain that runs them for the agent (order,
+//! audit, validation counting) arrives with the guardrails work. Whatever goes wrong in a
+//! policy — a trap, a timeout, a memory limit — is a **deny**: a broken guardrail must
+//! never let a call through.
+
+use super::bindings::policy::PolicyPluginPre;
+use super::bindings::{ToolCall, Verdict};
+use super::sandbox::{CallContext, CallState, PluginIdentity, Sandbox};
+
+/// A loaded policy plugin.
+pub struct PolicyPlugin {
+    sandbox: Sandbox,
+    pre: PolicyPluginPre<CallState>,
+}
+
+impl PolicyPlugin {
+    pub(crate) fn new(sandbox: Sandbox, pre: PolicyPluginPre<CallState>) -> Self {
+        Self { sandbox, pre }
+    }
+
+    /// Name, file, grants and limits.
+    pub fn identity(&self) -> &PluginIdentity {
+        &self.sandbox.identity
+    }
+
+    /// The policy's verdict on `tool` called with `input`. Fails closed.
+    pub fn check_call(&self, tool: &str, input: &str, context: &CallContext) -> Verdict {
+        let call = ToolCall {
+            tool: tool.to_string(),
+            input: input.to_string(),
+        };
+        let verdict = self.sandbox.run(Some(context), |store| {
+            let instance = self.pre.instantiate(&mut *store)?;
+            instance
+                .agent_plugin_policy()
+                .call_check_call(&mut *store, &call)
+        });
+        match verdict {
+            Ok(verdict) => verdict,
+            Err(failure) => {
+                tracing::warn!(policy = %self.identity().name, tool, "policy failed, denying the call: {failure}");
+                Verdict::Deny(format!(
+                    "policy {} could not check this call ({failure}), so it is denied",
+                    self.identity().name
+                ))
+            }
+        }
+    }
+
+    /// Validates the changes to `paths`; `Err` is the message for the model. Fails closed.
+    pub fn check_changes(&self, paths: &[String], context: &CallContext) -> Result<(), String> {
+        let result = self.sandbox.run(Some(context), |store| {
+            let instance = self.pre.instantiate(&mut *store)?;
+            instance
+                .agent_plugin_policy()
+                .call_check_changes(&mut *store, paths)
+        });
+        match result {
+            Ok(verdict) => verdict,
+            Err(failure) => Err(format!(
+                "policy {} could not validate the changes: {failure}",
+                self.identity().name
+            )),
+        }
+    }
+
+    /// The policy's rules in words, for the system prompt. A policy that cannot say is
+    /// reported in the text rather than silently left out.
+    pub fn guidance(&self, context: &CallContext) -> String {
+        let result = self.sandbox.run(Some(context), |store| {
+            let instance = self.pre.instantiate(&mut *store)?;
+            instance.agent_plugin_policy().call_guidance(&mut *store)
+        });
+        result.unwrap_or_else(|failure| {
+            format!(
+                "(policy {} could not describe its rules: {failure})",
+                self.identity().name
+            )
+        })
+    }
+}

@@ -1,0 +1,225 @@
+//! Shared fixtures for the end-to-end tests: the real built-in plugin components, loaded
+//! once per test binary, and a fresh temporary workspace and session per test.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use agent_host::plugins::{CallContext, PluginRuntime, PluginSet, ToolOutcome};
+use agent_host::session::SessionState;
+use serde_json::Value;
+
+/// Where the compiled-component cache of the test suite lives (shared by all tests so
+/// each component is compiled once per run).
+pub fn test_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-cache")
+}
+
+/// The plugin runtime shared by every test of this binary.
+pub fn runtime() -> &'static Arc<PluginRuntime> {
+    static RUNTIME: OnceLock<Arc<PluginRuntime>> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        Arc::new(PluginRuntime::new(Some(test_cache_dir())).expect("plugin runtime starts"))
+    })
+}
+
+/// The built-in plugins (files, search, ...) as the host ships them, loaded once.
+pub fn builtin_plugins() -> &'static Arc<PluginSet> {
+    static PLUGINS: OnceLock<Arc<PluginSet>> = OnceLock::new();
+    PLUGINS.get_or_init(|| {
+        let dir = agent_host::plugins::builtin_plugins_dir()
+            .expect("the build script built the built-in plugins");
+        Arc::new(
+            PluginSet::load_dir(runtime(), &dir, &Default::default())
+                .expect("built-in plugins load"),
+        )
+    })
+}
+
+/// The directory holding the test-only components (hostile, policy-example, ...).
+pub fn testing_plugins_dir() -> PathBuf {
+    PathBuf::from(agent_host::plugins::TESTING_PLUGINS_DIR)
+}
+
+/// A tool result as the model would see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Result {
+    /// The text of the result.
+    pub text: String,
+    /// True when the result is marked as an error.
+    pub is_error: bool,
+}
+
+/// A fresh workspace and session with the built-in plugins.
+pub struct Fixture {
+    workspace: tempfile::TempDir,
+    /// The canonical workspace path (what the tools see and print).
+    root: PathBuf,
+    session: Arc<SessionState>,
+    plugins: Arc<PluginSet>,
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Fixture {
+    /// A new empty workspace with the built-in plugins and an empty session.
+    pub fn new() -> Self {
+        Self::with_plugins(builtin_plugins().clone())
+    }
+
+    /// A new empty workspace served by `plugins`.
+    pub fn with_plugins(plugins: Arc<PluginSet>) -> Self {
+        let workspace = tempfile::tempdir().expect("temp workspace");
+        let root = workspace
+            .path()
+            .canonicalize()
+            .expect("canonical workspace");
+        Self {
+            workspace,
+            root,
+            session: Arc::new(SessionState::in_memory()),
+            plugins,
+        }
+    }
+
+    /// The workspace root (canonical, absolute).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `rel` under the workspace root.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// `rel` under the workspace root, as a string for tool inputs.
+    pub fn p(&self, rel: &str) -> String {
+        self.path(rel).display().to_string()
+    }
+
+    /// Writes a file under the workspace (creating parents) without going through a tool.
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parents");
+        }
+        std::fs::write(&path, contents).expect("write fixture file");
+        path
+    }
+
+    /// Reads a workspace file's bytes.
+    pub fn read(&self, rel: &str) -> Vec<u8> {
+        std::fs::read(self.path(rel)).expect("read fixture file")
+    }
+
+    /// Calls `tool` with `input` as the agent would.
+    pub fn call(&self, tool: &str, input: Value) -> Result {
+        let context = CallContext::new(self.root.clone(), self.session.clone());
+        match self
+            .plugins
+            .tools()
+            .call(tool, &input.to_string(), &context)
+        {
+            ToolOutcome::Success(text) => Result {
+                text,
+                is_error: false,
+            },
+            ToolOutcome::Error(text) => Result {
+                text,
+                is_error: true,
+            },
+        }
+    }
+
+    /// Calls `tool` and expects a success result; returns its text.
+    #[track_caller]
+    pub fn ok(&self, tool: &str, input: Value) -> String {
+        let result = self.call(tool, input.clone());
+        assert!(!result.is_error, "{tool} {input} failed:\n{}", result.text);
+        result.text
+    }
+
+    /// Calls `tool` and expects an error result; returns its text.
+    #[track_caller]
+    pub fn err(&self, tool: &str, input: Value) -> String {
+        let result = self.call(tool, input.clone());
+        assert!(
+            result.is_error,
+            "{tool} {input} should have failed, got:\n{}",
+            result.text
+        );
+        result.text
+    }
+
+    /// Keeps the temporary directory alive (and tells the compiler it is used).
+    pub fn temp_dir(&self) -> &Path {
+        self.workspace.path()
+    }
+}
+
+/// The test-only components (hostile tools, the example policy), loaded once.
+pub fn testing_plugins() -> &'static Arc<PluginSet> {
+    static PLUGINS: OnceLock<Arc<PluginSet>> = OnceLock::new();
+    PLUGINS.get_or_init(|| {
+        Arc::new(
+            PluginSet::load_dir(runtime(), &testing_plugins_dir(), &Default::default())
+                .expect("testing plugins load"),
+        )
+    })
+}
+
+/// A directory holding copies of chosen components with manifests written by the test,
+/// to load plugins in configurations the shipped manifests do not have.
+pub struct PluginDir {
+    dir: tempfile::TempDir,
+}
+
+impl Default for PluginDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PluginDir {
+    /// An empty plugin directory.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp plugin dir"),
+        }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Adds component `source` (a path to a `.wasm`) as `<name>.wasm` with `manifest`
+    /// as `<name>.toml`; returns the component's new path.
+    pub fn add(&self, name: &str, source: &Path, manifest: &str) -> PathBuf {
+        let wasm = self.dir.path().join(format!("{name}.wasm"));
+        std::fs::copy(source, &wasm).expect("copy component");
+        std::fs::write(self.dir.path().join(format!("{name}.toml")), manifest)
+            .expect("write manifest");
+        wasm
+    }
+
+    /// Loads the directory with default operator settings.
+    pub fn load(&self) -> anyhow::Result<PluginSet> {
+        PluginSet::load_dir(runtime(), self.path(), &Default::default())
+    }
+}
+
+/// The path of a built test-only component, e.g. `testing_component("hostile")`.
+pub fn testing_component(name: &str) -> PathBuf {
+    testing_plugins_dir().join(format!("{name}.wasm"))
+}
+
+/// The path of a built built-in component, e.g. `builtin_component("files")`.
+pub fn builtin_component(name: &str) -> PathBuf {
+    agent_host::plugins::builtin_plugins_dir()
+        .expect("built-in plugins built")
+        .join(format!("{name}.wasm"))
+}
