@@ -554,6 +554,8 @@ fn grep_honours_gitignore_in_a_repo_and_skips_vcs_dirs_but_not_hidden_files() {
     write_at(&fx, "sub/.gitignore", "local.txt\n", 4);
     write_at(&fx, "sub/local.txt", "match\n", 5);
     write_at(&fx, "sub/kept.txt", "match\n", 6);
+    write_at(&fx, "sub/deeper/app.log", "match\n", 6);
+    write_at(&fx, "sub/ignored/y.txt", "match\n", 6);
     write_at(&fx, ".env", "match\n", 7);
     write_at(&fx, ".config/tool.toml", "match\n", 8);
     write_at(&fx, ".hg/store", "match\n", 9);
@@ -563,7 +565,7 @@ fn grep_honours_gitignore_in_a_repo_and_skips_vcs_dirs_but_not_hidden_files() {
         out,
         "Found 4 files\nmain.txt\n.config/tool.toml\n.env\nsub/kept.txt"
     );
-    // Searching inside an ignored directory by name: the parent rules still apply, as rg.
+    // Searching a subdirectory: the ignore files above it still apply, as in rg.
     let out = fx.ok("Grep", json!({"pattern": "match", "path": fx.p("sub")}));
     assert_eq!(out, "Found 1 file\nsub/kept.txt");
     // Naming an ignored file directly searches it, as rg does.
@@ -675,13 +677,18 @@ fn grep_cuts_long_lines_at_500_columns() {
         out,
         "long.txt:1:short match\nlong.txt:2:[Omitted long matching line]\nlong.txt-3-[Omitted long context line]"
     );
-    let exact = "z".repeat(495) + "match";
-    write_at(&fx, "edge.txt", &format!("{exact}\n"), 1);
+    // As `rg --max-columns 500`: the limit counts the line with its terminator.
+    let fits = "z".repeat(494) + "match";
+    let too_long = "w".repeat(495) + "match";
+    write_at(&fx, "edge.txt", &format!("{fits}\n{too_long}\n"), 1);
     let out = fx.ok(
         "Grep",
-        json!({"pattern": "zmatch", "output_mode": "content"}),
+        json!({"pattern": "[zw]match", "path": fx.p("edge.txt"), "output_mode": "content"}),
     );
-    assert_eq!(out, format!("edge.txt:1:{exact}"));
+    assert_eq!(
+        out,
+        format!("edge.txt:1:{fits}\nedge.txt:2:[Omitted long matching line]")
+    );
 }
 
 #[test]

@@ -226,22 +226,39 @@ fn outside(shown: &Path, root: &Path) -> String {
     )
 }
 
+/// How a refusal caused by the symlink `link` starts: the path asked for and, when it is
+/// not the link itself, the link it goes through.
+fn through(shown: &Path, link: &Path) -> String {
+    if shown == link {
+        format!("{} is a symlink", shown.display())
+    } else {
+        format!(
+            "{} goes through {}, a symlink",
+            shown.display(),
+            link.display()
+        )
+    }
+}
+
 fn outside_through_link(shown: &Path, link: &Path, target: &Path, root: &Path) -> String {
     format!(
-        "Access denied: {} leads outside the workspace {root}: {} is a symlink to {}. Only files \
-         under {root} can be read or changed.",
-        shown.display(),
-        link.display(),
+        "Access denied: {} to {}, which is outside the workspace {root}. Only files under {root} \
+         can be read or changed.",
+        through(shown, link),
         target.display(),
         root = root.display()
     )
 }
 
+/// The sandbox neither follows nor reveals absolute symlink targets, even ones inside the
+/// workspace, so all we can say is that the link may lead out.
 fn outside_through_hidden_link(shown: &Path, link: &Path, root: &Path) -> String {
     format!(
-        "Access denied: {} leads outside the workspace {root}: {} is a symlink pointing out of \
-         it. Only files under {root} can be read or changed.",
-        shown.display(),
+        "Access denied: {} with an absolute target, which the sandbox does not follow because it \
+         may lead outside the workspace {root}; only relative symlinks that stay under {root} are \
+         followed. If it points inside the workspace, use the path it points to instead \
+         (`ls -l {}` in Bash shows it).",
+        through(shown, link),
         link.display(),
         root = root.display()
     )

@@ -144,6 +144,8 @@ pub fn content(options: &Options, matcher: &RegexMatcher, targets: Targets) -> O
         .max_columns(Some(MAX_COLUMNS))
         .max_columns_preview(false)
         .separator_context(Some(b"--".to_vec()))
+        // Between files too, when context is shown (as rg does).
+        .separator_search((options.before > 0 || options.after > 0).then(|| b"--".to_vec()))
         .build_no_color(PageWriter::new(Pager::new(
             options.offset,
             options.head_limit,

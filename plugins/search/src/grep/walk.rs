@@ -49,19 +49,24 @@ impl Targets {
         let mut builder = WalkBuilder::new(dir);
         builder
             .hidden(false)
-            .parents(true)
+            // The walker's own lookup of parent directories needs `canonicalize`, which
+            // WASI lacks; `parent_rules` does that job instead.
+            .parents(false)
             .ignore(true)
             .git_ignore(true)
             .git_exclude(true)
             // The user's global git excludes live outside the sandbox.
             .git_global(false)
-            .require_git(true)
             .follow_links(false)
             .sort_by_file_name(|a, b| a.cmp(b))
             .filter_entry(|entry| {
                 entry.depth() == 0 || !VCS_DIRECTORIES.iter().any(|vcs| entry.file_name() == *vcs)
             });
         builder.add_custom_ignore_filename(".rgignore");
+        let in_repo = parent_rules(&mut builder, dir, root);
+        // Inside a repository found above `dir`, every `.gitignore` in the walk applies;
+        // otherwise only those of repositories the walk itself enters (as rg does).
+        builder.require_git(!in_repo);
         if let Some(types) = file_types(types)? {
             builder.types(types);
         }
@@ -101,6 +106,49 @@ impl Iterator for Targets {
             },
         }
     }
+}
+
+/// Adds the ignore files of the directories between the workspace root and `dir` (both
+/// included, `dir` excluded) to `builder`, as rg does for the parents of a search path:
+/// `.ignore` and `.rgignore` always, `.gitignore` and `.git/info/exclude` only inside a
+/// git repository. Returns whether such a repository encloses `dir`.
+///
+/// Directories above the workspace root are outside the sandbox, so a repository whose
+/// root lies above the workspace is not seen.
+fn parent_rules(builder: &mut WalkBuilder, dir: &Path, root: &Path) -> bool {
+    let Ok(below_root) = dir.strip_prefix(root) else { return false };
+    let mut parents = vec![root.to_path_buf()];
+    let components: Vec<_> = below_root.components().collect();
+    for component in components.iter().take(components.len().saturating_sub(1)) {
+        let next = parents[parents.len() - 1].join(component);
+        parents.push(next);
+    }
+    if components.is_empty() {
+        return false;
+    }
+    let mut in_repo = false;
+    for parent in &parents {
+        let mut files = Vec::new();
+        if parent.join(".git").symlink_metadata().is_ok() || parent.join(".jj").is_dir() {
+            in_repo = true;
+            files.push(parent.join(".git/info/exclude"));
+        }
+        // Lowest precedence first: later files override earlier ones.
+        if in_repo {
+            files.push(parent.join(".gitignore"));
+        }
+        files.push(parent.join(".ignore"));
+        files.push(parent.join(".rgignore"));
+        for file in files {
+            if file.is_file() {
+                builder.current_dir(parent);
+                if let Some(error) = builder.add_ignore(&file) {
+                    host::debug(&format!("Grep: ignore file {}: {error}", file.display()));
+                }
+            }
+        }
+    }
+    in_repo
 }
 
 /// The `type` filter, with an error listing valid names when one is unknown.

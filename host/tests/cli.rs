@@ -1,0 +1,262 @@
+//! The plugin-author CLI, run as a process exactly as operators and tests run it, with no
+//! configuration: it must find the built-in plugins and a writable state dir by itself.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A scratch home (state dir) and a workspace for one test.
+struct Shell {
+    home: tempfile::TempDir,
+    workspace: PathBuf,
+    _workspace_dir: tempfile::TempDir,
+}
+
+impl Shell {
+    fn new() -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let workspace_dir = tempfile::tempdir().unwrap();
+        let workspace = workspace_dir.path().canonicalize().unwrap();
+        Self {
+            home,
+            workspace,
+            _workspace_dir: workspace_dir,
+        }
+    }
+
+    /// The binary with no configuration at all: state under this test's `$HOME`.
+    fn bare_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_agent-host"));
+        command
+            .args(args)
+            .current_dir(self.home.path())
+            .env_remove("XDG_STATE_HOME")
+            .env("HOME", self.home.path())
+            .env_remove("AGENT_HOST_PLUGINS_DIR")
+            .env_remove("AGENT_HOST_STATE_DIR");
+        command
+    }
+
+    /// The binary with a state dir shared by the tests of this file, so components are
+    /// compiled once (sessions stay apart: each test has its own workspace).
+    fn command(&self, args: &[&str]) -> Command {
+        let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-cli-state");
+        let mut command = self.bare_command(args);
+        command.env("AGENT_HOST_STATE_DIR", shared);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn call(&self, tool: &str, input: &str, extra: &[&str]) -> Output {
+        let workspace = self.workspace.display().to_string();
+        let mut args = vec![
+            "tools",
+            "call",
+            tool,
+            input,
+            "--workspace",
+            workspace.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.workspace.join(name).display().to_string()
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn tools_list_shows_every_built_in_tool_with_its_schema() {
+    let shell = Shell::new();
+    let output = shell
+        .bare_command(&["tools", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let tools: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for expected in ["Read", "Write", "Edit", "Glob", "Grep"] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    for tool in tools.as_array().unwrap() {
+        assert_eq!(tool["input_schema"]["type"], "object", "{tool}");
+        assert!(!tool["description"].as_str().unwrap().is_empty());
+    }
+    let text = stdout(&shell.run(&["tools", "list"]));
+    assert!(
+        text.contains("Read (plugin files)") && text.contains("\"file_path\""),
+        "{text}"
+    );
+    // The state dir was created under $HOME by default, with the compile cache in it.
+    assert!(
+        shell
+            .home
+            .path()
+            .join(".local/state/agent-host/plugin-cache")
+            .is_dir()
+    );
+}
+
+#[test]
+fn read_then_edit_across_processes_behaves_like_one_conversation() {
+    let shell = Shell::new();
+    std::fs::write(shell.workspace.join("notes.txt"), "alpha\nbeta\n").unwrap();
+    let path = shell.file("notes.txt");
+
+    let edit = format!(r#"{{"file_path":"{path}","old_string":"beta","new_string":"gamma"}}"#);
+    let refused = shell.call("Edit", &edit, &[]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "Edit before Read is an error result"
+    );
+    assert!(
+        stdout(&refused).contains("File has not been read yet"),
+        "{}",
+        stdout(&refused)
+    );
+
+    let read = shell.call("Read", &format!(r#"{{"file_path":"{path}"}}"#), &[]);
+    assert_eq!(read.status.code(), Some(0), "{}", stderr(&read));
+    assert_eq!(stdout(&read), "1\talpha\n2\tbeta\n");
+
+    // Another session has not read the file.
+    let other = shell.call("Edit", &edit, &["--session", "other"]);
+    assert_eq!(other.status.code(), Some(1));
+
+    let edited = shell.call("Edit", &edit, &[]);
+    assert_eq!(edited.status.code(), Some(0), "{}", stdout(&edited));
+    assert_eq!(
+        stdout(&edited).trim(),
+        format!("The file {path} has been updated successfully.")
+    );
+    assert_eq!(
+        std::fs::read_to_string(shell.workspace.join("notes.txt")).unwrap(),
+        "alpha\ngamma\n"
+    );
+}
+
+#[test]
+fn input_can_come_from_stdin() {
+    let shell = Shell::new();
+    std::fs::write(shell.workspace.join("a.txt"), "x\n").unwrap();
+    let workspace = shell.workspace.display().to_string();
+    let mut child = shell
+        .command(&["tools", "call", "Read", "-", "--workspace", &workspace])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = format!(r#"{{"file_path":"{}"}}"#, shell.file("a.txt"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&output), "1\tx\n");
+}
+
+#[test]
+fn bad_invocations_exit_2_with_a_clear_message() {
+    let shell = Shell::new();
+    let output = shell.run(&[
+        "tools",
+        "call",
+        "Read",
+        "{}",
+        "--workspace",
+        "/does/not/exist",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("the workspace /does/not/exist cannot be opened"),
+        "{}",
+        stderr(&output)
+    );
+
+    let workspace = shell.workspace.display().to_string();
+    let output = shell.run(&[
+        "tools",
+        "call",
+        "Read",
+        "{}",
+        "--workspace",
+        &workspace,
+        "--session",
+        "../x",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--session"), "{}", stderr(&output));
+
+    let output = shell
+        .command(&["tools", "list"])
+        .env("AGENT_HOST_PORT", "eighty")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("AGENT_HOST_PORT"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A tool that does not exist is an error result the model could read, not a crash.
+    let output = shell.call("Nope", "{}", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("No such tool available: Nope"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn plugin_check_reports_the_world_and_the_asks_or_the_refusal() {
+    let shell = Shell::new();
+    let files = builtin("files");
+    let output = shell.run(&["plugin", "check", files.to_str().unwrap()]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("world:     tool-plugin (agent:plugin@0.1.0)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("asks for:  workspace read-write, session-state yes"),
+        "{text}"
+    );
+    assert!(text.contains("tool:      Read"), "{text}");
+
+    let broken = shell.home.path().join("broken.wasm");
+    std::fs::write(&broken, b"not wasm").unwrap();
+    let output = shell.run(&["plugin", "check", broken.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("refused:   ") && stdout(&output).contains("not WebAssembly"));
+}
+
+fn builtin(name: &str) -> PathBuf {
+    let dir = agent_host::plugins::builtin_plugins_dir().expect("built-in plugins were built");
+    Path::new(&dir).join(format!("{name}.wasm"))
+}
