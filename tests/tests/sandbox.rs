@@ -307,3 +307,28 @@ fn session_state_is_per_session_and_bounded() {
     );
     assert!(error.contains("over the limit"), "{error}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn async_callers_are_never_blocked_by_a_plugin() {
+    // One executor thread: if the looping plugin ran on it, the ticker could not tick.
+    let fx = hostile();
+    let context = CallContext::new(fx.root().to_path_buf(), Arc::new(SessionState::in_memory()));
+    let ticks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = ticks.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let outcome = testing_plugins().call_tool("Spin", "{}", &context).await;
+    ticker.abort();
+    assert!(
+        outcome.is_error() && outcome.text().contains("ran out of time"),
+        "{outcome:?}"
+    );
+    assert!(
+        ticks.load(Ordering::Relaxed) >= 10,
+        "the executor kept running during the call"
+    );
+}

@@ -7,7 +7,8 @@ use super::grants::PluginSettings;
 use super::loader::{LoadedPlugin, load_plugin};
 use super::policy::PolicyPlugin;
 use super::runtime::PluginRuntime;
-use super::tools::ToolRegistry;
+use super::sandbox::CallContext;
+use super::tools::{ToolOutcome, ToolRegistry};
 
 /// The tools and policies of one plugin directory.
 pub struct PluginSet {
@@ -58,6 +59,25 @@ impl PluginSet {
             );
         }
         Ok(set)
+    }
+
+    /// Calls a tool from async code: the call runs on tokio's blocking pool, never on the
+    /// executor, so a slow or looping plugin cannot stall other users' requests.
+    pub async fn call_tool(
+        self: &Arc<Self>,
+        tool: &str,
+        input: &str,
+        context: &CallContext,
+    ) -> ToolOutcome {
+        let set = self.clone();
+        let (name, input, context) = (tool.to_string(), input.to_string(), context.clone());
+        let call = tokio::task::spawn_blocking(move || set.tools.call(&name, &input, &context));
+        match call.await {
+            Ok(outcome) => outcome,
+            Err(error) => ToolOutcome::Error(format!(
+                "Tool {tool} failed: its call thread ended abnormally ({error})"
+            )),
+        }
     }
 
     /// The tools, by name.

@@ -108,27 +108,15 @@ fn read(target: &Target, offset: Option<u64>, limit: Option<u64>) -> Result<Stri
             "{shown} is not a regular file (it is a device, socket or pipe), so it cannot be read."
         ));
     }
-    let mut file =
-        File::open(&target.real).map_err(|error| target::io_error(&error, &target.shown))?;
-    let mut sniff = Vec::with_capacity(SNIFF_BYTES);
-    let sniffed = (&mut file).take(SNIFF_BYTES as u64).read_to_end(&mut sniff);
-    // Start the line reader at byte 0 again.
-    sniffed
-        .and_then(|_| file.rewind())
-        .map_err(|error| target::io_error(&error, &target.shown))?;
-    if sniff.contains(&0) {
-        return Err(format!(
-            "{shown} is a binary file (it contains NUL bytes), so it cannot be shown as text. \
-             Inspect it with Bash instead (for example `file` or `xxd | head`)."
-        ));
-    }
+    let file = open_text(target, &shown)?;
     let remember = |text: String| -> String {
         match read_state::remember(&target.real, &meta) {
             Ok(()) => text,
             Err(error) => {
                 host::warn(&format!("could not record the read of {shown}: {error}"));
                 format!(
-                    "{text}\n\n(Note: this read could not be recorded ({error}), so Edit and Write will ask for it again.)"
+                    "{text}\n\n(Note: this read could not be recorded ({error}), so Edit and \
+                     Write will ask for it again.)"
                 )
             }
         }
@@ -144,12 +132,31 @@ fn read(target: &Target, offset: Option<u64>, limit: Option<u64>) -> Result<Stri
             MAX_WHOLE_FILE_BYTES / 1024
         ));
     }
-
     let mut lines = LineReader::new(BufReader::with_capacity(BUFFER_BYTES, file));
     let window = Window::new(offset, limit);
     let page = page(&mut lines, &window, meta.len())
         .map_err(|error| target::io_error(&error, &target.shown))?;
     Ok(remember(page.render(&shown, &window)))
+}
+
+/// Opens the file positioned at its start, refusing binary files (a NUL byte among the
+/// first [`SNIFF_BYTES`], the test git and ripgrep use too).
+fn open_text(target: &Target, shown: &str) -> Result<File, String> {
+    let io_error = |error: std::io::Error| target::io_error(&error, &target.shown);
+    let mut file = File::open(&target.real).map_err(io_error)?;
+    let mut sniff = Vec::with_capacity(SNIFF_BYTES);
+    (&mut file)
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut sniff)
+        .map_err(io_error)?;
+    file.rewind().map_err(io_error)?;
+    if sniff.contains(&0) {
+        return Err(format!(
+            "{shown} is a binary file (it contains NUL bytes), so it cannot be shown as text. \
+             Inspect it with Bash instead (for example `file` or `xxd | head`)."
+        ));
+    }
+    Ok(file)
 }
 
 /// Which lines to show.

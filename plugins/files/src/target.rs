@@ -1,8 +1,9 @@
 //! From the path the model gave to the file that is really meant.
 //!
 //! The sandbox is the real boundary: the workspace is the only directory this component can
-//! open, and WASI refuses `..` and symlinks that lead out of it. This module does the work
-//! the sandbox cannot do for us:
+//! open, and WASI refuses `..` and symlinks that lead out of it (and every symlink with an
+//! absolute target, which it will not even read). This module does the work the sandbox
+//! cannot do for us:
 //!
 //! - it resolves the path the way the SDK does (relative paths from the workspace root) and
 //!   refuses absurdly long paths with a sentence instead of a bare `ENAMETOOLONG`;
@@ -39,13 +40,13 @@ pub struct Target {
 
 /// Locates `input` inside the workspace, or says in words why it cannot be used.
 pub fn locate(input: &str) -> Result<Target, String> {
-    check_length(input)?;
     let root = host::workspace_root();
     if root.is_empty() {
         return Err("This plugin was given no workspace, so it cannot open any file.".into());
     }
     let root = PathBuf::from(root);
     let shown = paths::resolve(input)?;
+    check_length(&display(&shown))?;
     let real = resolve_symlinks(&root, &shown)?;
     Ok(Target { shown, real })
 }
@@ -77,16 +78,16 @@ pub fn display(path: &Path) -> String {
 }
 
 /// Refuses paths the file system would refuse anyway, before they reach it.
-fn check_length(input: &str) -> Result<(), String> {
-    if input.len() > MAX_PATH_BYTES {
+fn check_length(path: &str) -> Result<(), String> {
+    if path.len() > MAX_PATH_BYTES {
         return Err(format!(
             "The path is too long ({} bytes; the limit is {MAX_PATH_BYTES}). It starts with {:?}. \
              Use a shorter path.",
-            input.len(),
-            preview(input)
+            path.len(),
+            preview(path)
         ));
     }
-    if let Some(name) = input.split('/').find(|name| name.len() > MAX_NAME_BYTES) {
+    if let Some(name) = path.split('/').find(|name| name.len() > MAX_NAME_BYTES) {
         return Err(format!(
             "The path has a file or directory name of {} bytes, longer than the {MAX_NAME_BYTES} \
              bytes a name may have. The name starts with {:?}. Use a shorter name.",
