@@ -17,7 +17,8 @@ use crate::config::Config;
 use crate::plugins::{
     CallContext, LoadedPlugin, PluginRuntime, PluginSet, ToolOutcome, load_plugin, loader,
 };
-use crate::session::SessionState;
+use crate::server::{AppState, ServerSettings};
+use crate::session::{SessionState, Users};
 
 /// Runs Claude as a coding agent whose tools and guardrails are sandboxed WASI components.
 #[derive(Debug, Parser)]
@@ -33,6 +34,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serves the AgentCore contract (`GET /ping`, `POST /invocations`) on 0.0.0.0.
+    Serve {
+        /// Listen port (default: the `port` setting, 8080).
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Inspect and call the loaded tools, as the agent would.
     #[command(subcommand)]
     Tools(ToolsCommand),
@@ -81,7 +88,10 @@ enum PluginCommand {
 /// Parses the arguments, runs the command, and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    match cli.command {
+        Command::Serve { .. } => crate::logging::init_json("info"),
+        _ => crate::logging::init_text("warn"),
+    }
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -91,19 +101,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENT_HOST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
+        Command::Serve { port } => serve(config, port),
         Command::Tools(ToolsCommand::List { json }) => tools_list(&config, json),
         Command::Tools(ToolsCommand::Call {
             tool,
@@ -123,6 +125,49 @@ fn runtime(config: &Config) -> anyhow::Result<Arc<PluginRuntime>> {
 
 fn load_plugins(config: &Config) -> anyhow::Result<PluginSet> {
     PluginSet::load_dir(&runtime(config)?, &config.plugins_dir, &config.plugins)
+}
+
+fn serve(mut config: Config, port: Option<u16>) -> anyhow::Result<ExitCode> {
+    if let Some(port) = port {
+        config.port = port;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        // Loaded before serving so a broken plugin stops the host at start, not mid-task.
+        let plugins = load_plugins(&config)?;
+        let tools: Vec<&str> = plugins
+            .tools()
+            .specs()
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        tracing::info!(tools = ?tools, policies = plugins.policies().len(), "plugins loaded");
+        let users = Arc::new(Users::new(
+            config.workspace_root.clone(),
+            config.allowed_users.clone(),
+        ));
+        let settings = ServerSettings {
+            max_body_bytes: config.max_body_bytes,
+            shutdown_grace: config.shutdown_grace,
+        };
+        // The agent loop is the next piece of work; until it lands, invocations get a 503.
+        let state = AppState::new(users, None, settings);
+        let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on 0.0.0.0:{} (set --port or PORT)",
+                    config.port
+                )
+            })?;
+        tracing::info!(port = config.port, "listening");
+        crate::server::serve(listener, state, crate::server::termination_signal()).await?;
+        drop(plugins);
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn tools_list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {

@@ -13,6 +13,8 @@
 //! | `max_turns` | 30 |
 //! | `telegram_bot_token` | none (secret: never logged) |
 //! | `telegram_api_base_url` | `https://api.telegram.org` |
+//! | `max_body_bytes` | 1048576 (bodies over it get 413) |
+//! | `shutdown_grace_secs` | 10 (running tasks' time to finish on SIGTERM; AgentCore allows ~15) |
 //! | `[plugins.<name>]` | per-plugin grants and config, see [`crate::plugins::PluginGrant`] (file only) |
 
 use std::path::{Path, PathBuf};
@@ -50,6 +52,10 @@ pub struct Config {
     pub telegram_bot_token: Option<String>,
     /// Telegram Bot API base URL.
     pub telegram_api_base_url: String,
+    /// Largest `/invocations` body accepted.
+    pub max_body_bytes: usize,
+    /// Time running tasks get to finish on SIGTERM before they are cancelled.
+    pub shutdown_grace: std::time::Duration,
     /// Per-plugin grants and configuration.
     pub plugins: PluginSettings,
 }
@@ -69,6 +75,8 @@ impl std::fmt::Debug for Config {
                 &self.telegram_bot_token.as_ref().map(|_| "<redacted>"),
             )
             .field("telegram_api_base_url", &self.telegram_api_base_url)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("shutdown_grace", &self.shutdown_grace)
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +94,8 @@ struct RawConfig {
     max_turns: Option<u32>,
     telegram_bot_token: Option<String>,
     telegram_api_base_url: Option<String>,
+    max_body_bytes: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
     #[serde(default)]
     plugins: PluginSettings,
 }
@@ -160,7 +170,21 @@ impl Config {
                 "telegram_api_base_url = {telegram_api_base_url:?} must be an http:// or https:// URL"
             );
         }
+        let max_body_bytes = raw.max_body_bytes.unwrap_or(1024 * 1024);
+        if !(1024..=100 * 1024 * 1024).contains(&max_body_bytes) {
+            anyhow::bail!(
+                "max_body_bytes = {max_body_bytes} must be between 1024 and 104857600 (100 MiB)"
+            );
+        }
+        let grace = raw.shutdown_grace_secs.unwrap_or(10);
+        if grace > 14 * 60 {
+            anyhow::bail!(
+                "shutdown_grace_secs = {grace} is too long (at most 840; AgentCore allows ~15 s)"
+            );
+        }
         Ok(Self {
+            max_body_bytes: max_body_bytes as usize,
+            shutdown_grace: std::time::Duration::from_secs(grace),
             port: raw.port.unwrap_or(8080),
             state_dir,
             workspace_root,
@@ -214,6 +238,12 @@ fn apply_env(raw: &mut RawConfig, env: &dyn Fn(&str) -> Option<String>) -> anyho
             u16::try_from(number)
                 .map_err(|_| anyhow::anyhow!("port = {number} is out of range (1-65535)"))?,
         );
+    }
+    if let Some(bytes) = var("max_body_bytes") {
+        raw.max_body_bytes = Some(parse_number(bytes)?);
+    }
+    if let Some(secs) = var("shutdown_grace_secs") {
+        raw.shutdown_grace_secs = Some(parse_number(secs)?);
     }
     if let Some(turns) = var("max_turns") {
         let number = parse_number(turns)?;

@@ -5,5 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod logging;
 pub mod plugins;
+pub mod server;
 pub mod session;

@@ -1,6 +1,10 @@
 //! Shared fixtures for the end-to-end tests: the real built-in plugin components, loaded
 //! once per test binary, and a fresh temporary workspace and session per test.
 
+mod runner;
+
+pub use runner::ScriptRunner;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 

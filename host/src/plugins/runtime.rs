@@ -30,6 +30,9 @@ pub const MAX_PLUGIN_MEMORY: usize = super::manifest::MAX_MEMORY_MB as usize * 1
 /// How many plugin instances can be alive at once across all users (the pool's size).
 pub const MAX_CONCURRENT_INSTANCES: u32 = 64;
 
+/// Bytes of each linear memory kept resident between calls (a Rust guest's stack and data).
+const KEEP_RESIDENT: usize = 2 * 1024 * 1024;
+
 /// The engine, its compile cache and its epoch ticker.
 pub struct PluginRuntime {
     engine: Engine,
@@ -93,7 +96,12 @@ fn engine_config() -> Config {
         .max_memories_per_component(2)
         .max_memory_size(MAX_PLUGIN_MEMORY)
         // Keep a few warm slots but give memory back to the OS when idle.
-        .max_unused_warm_slots(8);
+        .max_unused_warm_slots(8)
+        // Reset the low pages of a reused slot with memset instead of madvise, so the next
+        // call does not page-fault its stack and data back in.
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(64 * 1024)
+        .pagemap_scan(wasmtime::Enabled::Auto);
 
     let mut config = Config::new();
     config

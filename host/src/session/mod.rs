@@ -1,6 +1,9 @@
-//! Per-user sessions. For now: the plugin state a session carries between tool calls.
+//! Per-user sessions: who may use the host, each user's workspace and one-task slot, and
+//! the plugin state a session carries between tool calls.
 
 mod state;
+mod users;
 
 pub(crate) use state::write_atomically;
 pub use state::{MAX_KEY_BYTES, MAX_PLUGIN_BYTES, MAX_VALUE_BYTES, SessionState};
+pub use users::{MAX_USER_KEY_BYTES, Slot, UserError, Users, check_user_key, workspace_dir_name};

@@ -1,0 +1,102 @@
+//! What the server runs in the background: a [`Job`] handed to a [`JobRunner`].
+//!
+//! The server owns the plumbing (slot, task registration, cancellation, answering the
+//! caller); the runner owns the work. The agent loop is the production runner; tests plug
+//! in their own.
+
+use std::path::PathBuf;
+
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// One task for one user.
+pub struct Job {
+    /// The task's id (as returned to the caller).
+    pub task_id: String,
+    /// Whose task it is.
+    pub user_key: String,
+    /// The AgentCore runtime session id, when the request had one (for logs only).
+    pub session_id: Option<String>,
+    /// What to do.
+    pub prompt: String,
+    /// The user's workspace (canonical, created).
+    pub workspace: PathBuf,
+    /// Set when the task must stop (by `/cancel` or shutdown).
+    pub cancel: CancellationToken,
+    /// Where to report progress.
+    pub progress: Progress,
+}
+
+/// Progress of a running job, streamed to `mode: "stream"` callers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ProgressEvent {
+    /// Text the model produced.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// A tool call started.
+    ToolStarted {
+        /// The tool's name.
+        tool: String,
+        /// Its input (JSON text).
+        input: String,
+    },
+    /// A tool call finished.
+    ToolFinished {
+        /// The tool's name.
+        tool: String,
+        /// Whether the result was an error.
+        is_error: bool,
+    },
+}
+
+/// The sending side of a job's progress. Never blocks the job: when the listener is slow
+/// or gone, events are dropped (the final answer travels separately and is never lost).
+#[derive(Clone)]
+pub struct Progress {
+    sender: Option<mpsc::Sender<ProgressEvent>>,
+}
+
+impl Progress {
+    /// Progress nobody listens to.
+    pub fn discard() -> Self {
+        Self { sender: None }
+    }
+
+    /// Progress delivered to the returned receiver (buffering `capacity` events).
+    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<ProgressEvent>) {
+        let (sender, receiver) = mpsc::channel(capacity);
+        (
+            Self {
+                sender: Some(sender),
+            },
+            receiver,
+        )
+    }
+
+    /// Reports `event` if anyone listens.
+    pub fn send(&self, event: ProgressEvent) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.try_send(event);
+        }
+    }
+}
+
+/// What a finished job produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answer {
+    /// The final answer for the user.
+    pub text: String,
+    /// Token usage and similar figures (shape set by the runner).
+    pub usage: serde_json::Value,
+}
+
+/// Runs jobs. Implementations must return promptly once `job.cancel` is cancelled.
+pub trait JobRunner: Send + Sync + 'static {
+    /// Runs `job` to its answer, or fails with a message for the user.
+    fn run(&self, job: Job) -> BoxFuture<'static, anyhow::Result<Answer>>;
+}

@@ -1,0 +1,625 @@
+//! The AgentCore contract over real HTTP on 127.0.0.1, with a real client: `/ping` through
+//! a task's life, the one-task-per-user rule under concurrency, bad input, modes, Telegram
+//! updates, and shutdown on SIGTERM of a real process.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agent_host::server::{AppState, JobRunner, ServerSettings};
+use agent_host::session::{Users, workspace_dir_name};
+use agent_host_tests::{ScriptRunner, builtin_plugins};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct TestServer {
+    base: String,
+    state: AppState,
+    root: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    async fn start(allowed: &[&str]) -> Self {
+        let runner: Arc<dyn JobRunner> = Arc::new(ScriptRunner::new(builtin_plugins().clone()));
+        Self::with(allowed, Some(runner), ServerSettings::default()).await
+    }
+
+    async fn with(
+        allowed: &[&str],
+        runner: Option<Arc<dyn JobRunner>>,
+        settings: ServerSettings,
+    ) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let users = Arc::new(Users::new(
+            root.path().join("workspaces"),
+            allowed.iter().map(|s| s.to_string()),
+        ));
+        let state = AppState::new(users, runner, settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(agent_host::server::serve(
+            listener,
+            state.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            base,
+            state,
+            root,
+            stop: Some(stop),
+            served: Some(served),
+        }
+    }
+
+    fn workspace(&self, user: &str) -> PathBuf {
+        self.root
+            .path()
+            .join("workspaces")
+            .join(workspace_dir_name(user))
+    }
+
+    async fn ping(&self) -> Value {
+        let response = reqwest::get(format!("{}/ping", self.base)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    async fn invoke(&self, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/invocations", self.base))
+            .header("content-type", "application/json")
+            .header(
+                "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id",
+                "test-session-0000000000000000000000001",
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, value)
+    }
+
+    async fn direct(&self, user: &str, prompt: &str, mode: &str) -> (StatusCode, Value) {
+        self.invoke(json!({"prompt": prompt, "user_id": user, "mode": mode}).to_string())
+            .await
+    }
+
+    /// Waits (bounded) until no task runs.
+    async fn idle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.state.tasks().active_count() > 0 {
+            assert!(Instant::now() < deadline, "tasks did not finish");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            served.await.unwrap().unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn ping_follows_a_task_and_stamps_only_changes() {
+    let server = TestServer::start(&["1", "2"]).await;
+    let idle = server.ping().await;
+    assert_eq!(idle["status"], "Healthy");
+    let t0 = idle["time_of_last_update"]
+        .as_u64()
+        .expect("an integer timestamp");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        server.ping().await["time_of_last_update"],
+        t0,
+        "an idle ping does not re-stamp"
+    );
+
+    let (status, ack) = server.direct("1", "sleep 1500", "async").await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert_eq!(ack["status"], "accepted");
+    assert!(ack["task_id"].is_string());
+    assert_eq!(ack["session_id"], "test-session-0000000000000000000000001");
+    let busy = server.ping().await;
+    assert_eq!(busy["status"], "HealthyBusy");
+    let t1 = busy["time_of_last_update"].as_u64().unwrap();
+    assert!(t1 > t0, "the status changed, so the time moved");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        server.ping().await["time_of_last_update"],
+        t1,
+        "still busy: unchanged"
+    );
+
+    server.idle().await;
+    let after = server.ping().await;
+    assert_eq!(after["status"], "Healthy");
+    assert!(after["time_of_last_update"].as_u64().unwrap() > t1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_task_that_panics_or_fails_returns_the_container_to_healthy() {
+    let server = TestServer::start(&["1"]).await;
+    let (status, _) = server.direct("1", "sleep 50\npanic", "async").await;
+    assert_eq!(status, StatusCode::OK);
+    server.idle().await;
+    assert_eq!(server.ping().await["status"], "Healthy");
+    // The user is free again, and a sync caller hears about the crash.
+    let (status, body) = server.direct("1", "panic", "sync").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        body["error"].as_str().unwrap().contains("crashed"),
+        "{body}"
+    );
+    let (status, body) = server.direct("1", "fail the disk is on fire", "sync").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"], "the disk is on fire");
+    assert_eq!(server.ping().await["status"], "Healthy");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_user_twenty_requests_exactly_one_runs() {
+    let server = Arc::new(TestServer::start(&["7"]).await);
+    let requests = (0..20).map(|i| {
+        let server = server.clone();
+        async move {
+            server
+                .direct(
+                    "7",
+                    &format!("write mark-{i}.txt request {i}\nsleep 500"),
+                    "async",
+                )
+                .await
+        }
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    let accepted = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .count();
+    let busy: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CONFLICT)
+        .collect();
+    assert_eq!((accepted, busy.len()), (1, 19), "{answers:?}");
+    for (_, body) in &busy {
+        assert_eq!(body["error"], "Busy");
+        assert!(
+            body["details"].as_str().unwrap().contains("/cancel"),
+            "{body}"
+        );
+    }
+    server.idle().await;
+    let files: Vec<_> = std::fs::read_dir(server.workspace("7"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(
+        files.len(),
+        1,
+        "only the accepted task touched the workspace"
+    );
+    Arc::try_unwrap(server).ok().unwrap().shutdown().await;
+}
+
+#[tokio::test]
+async fn fifty_users_at_once_each_in_their_own_workspace() {
+    let users: Vec<String> = (1..=50).map(|i| format!("user{i}")).collect();
+    let allowed: Vec<&str> = users.iter().map(String::as_str).collect();
+    let server = Arc::new(TestServer::start(&allowed).await);
+    let requests = users.iter().map(|user| {
+        let server = server.clone();
+        let user = user.clone();
+        async move {
+            server
+                .direct(&user, &format!("write whoami.txt {user}"), "async")
+                .await
+        }
+    });
+    for (status, body) in futures_util::future::join_all(requests).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    server.idle().await;
+    for user in &users {
+        let text = std::fs::read_to_string(server.workspace(user).join("whoami.txt")).unwrap();
+        assert_eq!(&text, user);
+    }
+    Arc::try_unwrap(server).ok().unwrap().shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_right_4xx_and_a_clear_json_error() {
+    let long_user = "x".repeat(300);
+    let server = TestServer::with(
+        &["1", "../x", "/etc"],
+        Some(Arc::new(ScriptRunner::new(builtin_plugins().clone()))),
+        ServerSettings {
+            max_body_bytes: 64 * 1024,
+            ..Default::default()
+        },
+    )
+    .await;
+    let cases: Vec<(Vec<u8>, StatusCode, &str, &str)> = vec![
+        (
+            b"{not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "Invalid JSON",
+            "not valid JSON",
+        ),
+        (
+            b"\xff\xfe\x00".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "Invalid encoding",
+            "UTF-8",
+        ),
+        (
+            br#"{"prompt": 5, "user_id": "1"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "string",
+        ),
+        (
+            br#"{"prompt": "hi"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "user_id",
+        ),
+        (
+            br#"{"hello": "there"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "Unrecognized payload",
+            "update_id",
+        ),
+        (
+            br#"{"prompt": "hi", "user_id": "1", "mode": "later"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "mode",
+        ),
+        (
+            br#"{"prompt": "hi", "user_id": "stranger"}"#.to_vec(),
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "not allowed",
+        ),
+        (
+            br#"{"prompt": "hi", "user_id": ""}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "Invalid user",
+            "not valid",
+        ),
+        (
+            json!({"prompt": "hi", "user_id": long_user})
+                .to_string()
+                .into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "Invalid user",
+            "not valid",
+        ),
+        (
+            json!({"prompt": "x".repeat(100_000), "user_id": "1"})
+                .to_string()
+                .into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload too large",
+            "max_body_bytes",
+        ),
+    ];
+    for (body, status, error, detail) in cases {
+        let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+        let (got, answer) = server.invoke(body).await;
+        assert_eq!(got, status, "{shown}: {answer}");
+        assert_eq!(answer["error"], error, "{shown}: {answer}");
+        assert!(
+            answer["details"].as_str().unwrap().contains(detail),
+            "{shown}: {answer}"
+        );
+    }
+    // Path-like user ids that are allowed get a workspace inside the root, never a path.
+    for user in ["../x", "/etc"] {
+        let (status, body) = server
+            .direct(user, "write probe.txt contained", "sync")
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let workspace = server.workspace(user);
+        assert!(workspace.starts_with(server.root.path().join("workspaces")));
+        assert_eq!(
+            std::fs::read_to_string(workspace.join("probe.txt")).unwrap(),
+            "contained"
+        );
+    }
+    assert!(!Path::new("/etc/probe.txt").exists());
+    assert!(!server.root.path().join("x").exists());
+    assert_eq!(
+        server.ping().await["status"],
+        "Healthy",
+        "the server is unharmed"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn sync_and_stream_modes_answer_as_promised() {
+    let server = TestServer::start(&["1"]).await;
+    let (status, body) = server
+        .direct("1", "thinking\nwrite a.txt alpha", "sync")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "completed");
+    assert_eq!(body["answer"], "done: 2 steps");
+    assert_eq!(body["usage"], json!({"steps": 2}));
+    assert_eq!(
+        server.ping().await["status"],
+        "Healthy",
+        "idle again when the answer arrives"
+    );
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/invocations", server.base))
+        .body(
+            json!({"prompt": "hello\nwrite b.txt beta", "user_id": "1", "mode": "stream"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = response.text().await.unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or("error"))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["text", "tool_started", "tool_finished", "final"],
+        "{text}"
+    );
+    assert_eq!(events[0]["text"], "hello");
+    assert_eq!(
+        events[2],
+        json!({"type": "tool_finished", "tool": "Write", "is_error": false})
+    );
+    assert_eq!(events[3]["answer"], "done: 2 steps");
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/invocations", server.base))
+        .body(
+            json!({"prompt": "fail broken on purpose", "user_id": "1", "mode": "stream"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    let last: Value = serde_json::from_str(
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .next_back()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        last,
+        json!({"error": "broken on purpose", "error_type": "TaskFailed", "message": "broken on purpose"})
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn telegram_updates_are_accepted_ignored_or_busy() {
+    let server = TestServer::start(&["99"]).await;
+    let update = |id: i64, text: Option<&str>| {
+        let mut message = json!({"message_id": id, "from": {"id": 99, "is_bot": false}, "chat": {"id": 99, "type": "private"}});
+        if let Some(text) = text {
+            message["text"] = json!(text);
+        }
+        json!({"update_id": id, "message": message}).to_string()
+    };
+    let (status, body) = server.invoke(update(1, Some("sleep 800"))).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("accepted")),
+        "{body}"
+    );
+    let (status, body) = server.invoke(update(2, Some("hello again"))).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("busy")),
+        "{body}"
+    );
+    let (status, body) = server.invoke(update(3, None)).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ignored")),
+        "{body}"
+    );
+    let stranger =
+        json!({"update_id": 4, "message": {"from": {"id": 5}, "chat": {"id": 5}, "text": "hi"}});
+    let (status, _) = server.invoke(stranger.to_string()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    server.idle().await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_an_agent_nothing_pretends_to_answer() {
+    let server = TestServer::with(&["1"], None, ServerSettings::default()).await;
+    let (status, body) = server.direct("1", "do things", "sync").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"], "Agent unavailable");
+    assert!(!server.workspace("1").exists(), "nothing was started");
+    assert_eq!(server.ping().await["status"], "Healthy");
+    server.shutdown().await;
+}
+
+/// A `test-server` process (the real server with the scripted runner).
+struct Process {
+    child: std::process::Child,
+    base: String,
+    root: tempfile::TempDir,
+    stdout: std::thread::JoinHandle<String>,
+}
+
+impl Process {
+    fn start(grace_secs: u64) -> Self {
+        use std::io::{BufRead as _, Read as _};
+        let root = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_test-server"))
+            .current_dir(root.path())
+            .env("AGENT_HOST_WORKSPACE_ROOT", root.path().join("workspaces"))
+            .env("AGENT_HOST_STATE_DIR", root.path().join("state"))
+            .env("AGENT_HOST_ALLOWED_USERS", "1")
+            .env("AGENT_HOST_SHUTDOWN_GRACE_SECS", grace_secs.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("PORT=")
+            .unwrap_or_else(|| panic!("no port: {line}"))
+            .to_string();
+        let mut stdout = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            text
+        });
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            root,
+            stdout,
+        }
+    }
+
+    fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the exit; returns the exit code, the time it took and the logs.
+    fn wait(mut self) -> (Option<i32>, Duration, String, tempfile::TempDir) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let logs = self.stdout.join().unwrap();
+                return (status.code(), start.elapsed(), logs, self.root);
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                panic!("the server did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[tokio::test]
+async fn sigterm_cancels_a_long_task_cleanly_and_exits_0() {
+    let process = Process::start(1);
+    // Twenty files, one every 150 ms: about 3 s of work against a 1 s grace period.
+    let script: Vec<String> = (0..20)
+        .map(|i| format!("write f{i:02}.txt {}\nsleep 150", "content ".repeat(200)))
+        .collect();
+    let response = reqwest::Client::new()
+        .post(format!("{}/invocations", process.base))
+        .header(
+            "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id",
+            "sess-for-logs-00000000000000000000000",
+        )
+        .header("X-Amzn-Bedrock-AgentCore-Runtime-Request-Id", "req-42")
+        .body(json!({"prompt": script.join("\n"), "user_id": "1"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    process.terminate();
+    let (code, took, logs, root) = tokio::task::spawn_blocking(|| process.wait())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "logs:\n{logs}");
+    assert!(
+        took < Duration::from_secs(1 + 3 + 2),
+        "exited within grace + cancel wait ({took:?})"
+    );
+    let workspace = root.path().join("workspaces/1");
+    let files: Vec<_> = std::fs::read_dir(&workspace)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        !files.is_empty() && files.len() < 20,
+        "the task was cut short: {files:?}"
+    );
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy();
+        assert!(
+            name.starts_with('f') && name.ends_with(".txt"),
+            "no temporary files left: {name}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(file).unwrap(),
+            "content ".repeat(200).trim_end(),
+            "{name} is whole"
+        );
+    }
+    // JSON lines with the request and session ids, like the SDK's.
+    let line = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["message"] == "task started")
+        .unwrap_or_else(|| panic!("no task-start log line in:\n{logs}"));
+    assert_eq!(line["requestId"], "req-42");
+    assert_eq!(line["sessionId"], "sess-for-logs-00000000000000000000000");
+    assert_eq!(line["level"], "INFO");
+    assert!(line["timestamp"].is_string());
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_short_task_finish() {
+    let process = Process::start(5);
+    let response = reqwest::Client::new()
+        .post(format!("{}/invocations", process.base))
+        .body(json!({"prompt": "sleep 300\nwrite done.txt finished", "user_id": "1"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    process.terminate();
+    let (code, _, logs, root) = tokio::task::spawn_blocking(|| process.wait())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{logs}");
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("workspaces/1/done.txt")).unwrap(),
+        "finished"
+    );
+}
