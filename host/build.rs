@@ -47,6 +47,8 @@ fn build_plugins(plugins: &Path, target_dir: &Path) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
+        // Run inside plugins/ so its .cargo/config.toml (guest rustflags) applies.
+        .current_dir(plugins)
         .args(["build", "--release", "--workspace", "--target", WASM_TARGET])
         .arg("--manifest-path")
         .arg(plugins.join("Cargo.toml"))

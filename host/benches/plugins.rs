@@ -10,6 +10,9 @@
 //!
 //! `BENCH_QUICK=1` shrinks iteration counts and the tree for a smoke run.
 
+mod common;
+
+use common::{ms, percentile, us};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -154,21 +157,6 @@ fn time<R>(f: impl FnOnce() -> R) -> (Duration, R) {
     let start = Instant::now();
     let result = f();
     (start.elapsed(), result)
-}
-
-fn percentile(samples: &[Duration], p: f64) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let index = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[index]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
 /// Writes `files` source-like files of about `per_file` bytes (once; reused after),

@@ -438,6 +438,20 @@ fn grep_multiline_patterns_span_lines() {
 }
 
 #[test]
+fn grep_line_breaks_in_patterns_need_multiline() {
+    let fx = Fixture::new();
+    write_at(&fx, "m.txt", "first\nsecond\n", 1);
+    let err = fx.err("Grep", json!({"pattern": "first\\nsecond"}));
+    assert!(err.contains("rejected"), "{err}");
+    assert!(err.contains("multiline: true"), "{err}");
+    let out = fx.ok(
+        "Grep",
+        json!({"pattern": "first\\nsecond", "multiline": true}),
+    );
+    assert_eq!(out, "Found 1 file\nm.txt");
+}
+
+#[test]
 fn grep_type_and_glob_filters() {
     let fx = Fixture::new();
     write_at(&fx, "src/a.rs", "match\n", 1);
@@ -604,6 +618,20 @@ fn grep_skips_binary_files() {
     assert_eq!(out, "text.txt:1:a match");
     let out = fx.ok("Grep", json!({"pattern": "match", "output_mode": "count"}));
     assert_eq!(out, "text.txt:1\n\nFound 1 total occurrence across 1 file.");
+    // Named directly, the binary file is still not searched, and the result says why.
+    let note = "(blob.bin contains binary data (a NUL byte), so it was not searched: Grep skips \
+                binary files as ripgrep does.)";
+    for (mode, empty) in [
+        ("files_with_matches", "No files found"),
+        ("content", "No matches found"),
+        ("count", "No matches found"),
+    ] {
+        let out = fx.ok(
+            "Grep",
+            json!({"pattern": "match", "path": fx.p("blob.bin"), "output_mode": mode}),
+        );
+        assert_eq!(out, format!("{empty}\n\n{note}"), "{mode}");
+    }
 }
 
 #[test]
@@ -762,7 +790,7 @@ fn grep_pages_content_and_count_lines() {
     );
     assert_eq!(
         out,
-        "a.txt:2\n\nFound 3 total occurrences across 2 files.\n(Showing lines 1-1 of 2; there are more. Call again with offset: 1 for the next page.)"
+        "a.txt:2\n\nFound 3 total occurrences across 2 files.\n(Showing files 1-1 of 2; there are more. Call again with offset: 1 for the next page.)"
     );
 }
 
@@ -785,7 +813,7 @@ fn grep_caps_big_output_and_says_how_to_continue() {
         lines.lines().next(),
         Some("big.txt:1:line 00001 has a match in it")
     );
-    assert!(note.contains("20000 characters"), "{note}");
+    assert!(note.contains("20,000 characters"), "{note}");
     assert!(note.contains(&format!("offset: {shown}")), "{note}");
     let next = fx.ok(
         "Grep",

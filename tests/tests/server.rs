@@ -93,6 +93,22 @@ impl TestServer {
             .await
     }
 
+    /// Runs `prompt` for user 1 in stream mode; returns the events' JSON data.
+    async fn stream(&self, prompt: &str) -> Vec<Value> {
+        let response = reqwest::Client::new()
+            .post(format!("{}/invocations", self.base))
+            .body(json!({"prompt": prompt, "user_id": "1", "mode": "stream"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let text = response.text().await.unwrap();
+        text.lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .map(|data| serde_json::from_str(data).unwrap())
+            .collect()
+    }
+
     /// Waits (bounded) until no task runs.
     async fn idle(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -368,22 +384,7 @@ async fn sync_and_stream_modes_answer_as_promised() {
         "idle again when the answer arrives"
     );
 
-    let response = reqwest::Client::new()
-        .post(format!("{}/invocations", server.base))
-        .body(
-            json!({"prompt": "hello\nwrite b.txt beta", "user_id": "1", "mode": "stream"})
-                .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let text = response.text().await.unwrap();
-    let events: Vec<Value> = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("data: "))
-        .map(|data| serde_json::from_str(data).unwrap())
-        .collect();
+    let events = server.stream("hello\nwrite b.txt beta").await;
     let kinds: Vec<&str> = events
         .iter()
         .map(|e| e["type"].as_str().unwrap_or("error"))
@@ -391,7 +392,7 @@ async fn sync_and_stream_modes_answer_as_promised() {
     assert_eq!(
         kinds,
         ["text", "tool_started", "tool_finished", "final"],
-        "{text}"
+        "{events:?}"
     );
     assert_eq!(events[0]["text"], "hello");
     assert_eq!(
@@ -400,23 +401,8 @@ async fn sync_and_stream_modes_answer_as_promised() {
     );
     assert_eq!(events[3]["answer"], "done: 2 steps");
 
-    let response = reqwest::Client::new()
-        .post(format!("{}/invocations", server.base))
-        .body(
-            json!({"prompt": "fail broken on purpose", "user_id": "1", "mode": "stream"})
-                .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let text = response.text().await.unwrap();
-    let last: Value = serde_json::from_str(
-        text.lines()
-            .filter_map(|l| l.strip_prefix("data: "))
-            .next_back()
-            .unwrap(),
-    )
-    .unwrap();
+    let events = server.stream("fail broken on purpose").await;
+    let last = events.last().unwrap().clone();
     assert_eq!(
         last,
         json!({"error": "broken on purpose", "error_type": "TaskFailed", "message": "broken on purpose"})

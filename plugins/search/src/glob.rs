@@ -12,11 +12,11 @@ use agent_plugin_sdk::paths;
 use agent_plugin_sdk::serde_json::{Value, json};
 use agent_plugin_sdk::{Tool, host};
 use globset::{GlobBuilder, GlobMatcher};
-use ignore::WalkBuilder;
 use serde::Deserialize;
 
 use crate::relpath::display_relative;
 use crate::sort::{Found, newest_first};
+use crate::walk::{Filters, Walker};
 
 /// How many paths one call returns at most.
 const MAX_RESULTS: usize = 100;
@@ -83,7 +83,7 @@ impl Tool for Glob {
         check_directory(&dir)?;
         let pattern = relative_pattern(&input.pattern, &dir, &root)?;
         let matcher = compile(&pattern)?;
-        let files = walk(&dir, &pattern, &matcher);
+        let files = walk(&root, &dir, &pattern, &matcher);
         Ok(render(newest_first(files)))
     }
 }
@@ -111,7 +111,7 @@ fn relative_pattern(pattern: &str, dir: &Path, root: &Path) -> Result<String, St
         let dir_prefix = dir_text.trim_end_matches('/');
         relative = match pattern.strip_prefix(dir_prefix) {
             Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.trim_start_matches('/'),
-            _ if !pattern.starts_with(&*root.to_string_lossy()) => {
+            _ if !Path::new(pattern).starts_with(root) => {
                 return Err(format!(
                     "The pattern {pattern} points outside the workspace {root}. Only files \
                      under {root} can be searched.",
@@ -168,7 +168,7 @@ fn is_wild(component: &str) -> bool {
 /// The walk starts at the pattern's literal leading directories (`src/lib/**/*.rs` only
 /// walks `src/lib`) and, for patterns without `**` or braces, stops at the depth the
 /// pattern can reach, so a narrow pattern costs few host calls.
-fn walk(dir: &Path, pattern: &str, matcher: &GlobMatcher) -> Vec<Found> {
+fn walk(root: &Path, dir: &Path, pattern: &str, matcher: &GlobMatcher) -> Vec<Found> {
     let parts: Vec<&str> = pattern.split('/').filter(|part| !part.is_empty()).collect();
     let literal = parts
         .iter()
@@ -179,36 +179,28 @@ fn walk(dir: &Path, pattern: &str, matcher: &GlobMatcher) -> Vec<Found> {
         .iter()
         .fold(dir.to_path_buf(), |path, part| path.join(part));
     let bounded = !pattern.contains("**") && !pattern.contains('{');
-    let mut builder = WalkBuilder::new(&start);
-    builder.standard_filters(false).follow_links(false);
-    if bounded {
-        builder.max_depth(Some(parts.len() - literal));
-    }
-
-    let mut found = Vec::new();
-    for entry in builder.build() {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(error) => {
-                // A missing start directory just means no match; unreadable directories
-                // are skipped as `rg --files` does (it reports them on stderr).
-                host::debug(&format!("Glob: skipped {error}"));
-                continue;
-            }
-        };
-        if !entry.file_type().is_some_and(|kind| kind.is_file()) {
-            continue;
+    let filters = Filters {
+        max_depth: bounded.then(|| parts.len() - literal),
+        ..Filters::default()
+    };
+    let walker = match Walker::new(root, &start, filters) {
+        Ok(walker) => walker,
+        Err(error) => {
+            // A missing start directory just means no match.
+            host::debug(&format!("Glob: cannot list {}: {error}", start.display()));
+            return Vec::new();
         }
-        let Ok(relative) = entry.path().strip_prefix(dir) else {
+    };
+    let mut found = Vec::new();
+    for file in walker {
+        let Ok(relative) = file.path.strip_prefix(dir) else {
             continue;
         };
         if has_parent_or_root(relative) || !matcher.is_match(relative) {
             continue;
         }
-        found.push(Found {
-            display: display_relative(entry.path(), dir),
-            path: entry.into_path(),
-        });
+        let display = display_relative(&file.path, dir);
+        found.push(Found::new(&file, display));
     }
     found
 }

@@ -7,9 +7,11 @@
 //! the workspace; every filesystem call crosses into the host, so the code walks each
 //! directory once, reads files in large chunks and stats only the files it must sort.
 
+mod fs;
 mod glob;
 mod grep;
 mod relpath;
 mod sort;
+mod walk;
 
 agent_plugin_sdk::export_tools!(glob::Glob, grep::Grep);

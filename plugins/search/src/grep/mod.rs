@@ -60,6 +60,7 @@ impl Tool for Grep {
         let options = Options::from_input(input)?;
         let matcher = options.matcher()?;
         let root = PathBuf::from(host::workspace_root());
+        let filters = walk::filters(&root, &options.globs, &options.types)?;
         let target = match options.path.as_deref() {
             Some(path) => paths::resolve(path)?,
             None => root.clone(),
@@ -69,8 +70,9 @@ impl Tool for Grep {
         let single_file = !meta.is_dir();
         let targets = if single_file {
             Targets::file(target.clone(), &root)
+                .map_err(|error| paths::describe_io_error(&error, &target))?
         } else {
-            Targets::walk(&target, &root, &options.globs, &options.types)?
+            Targets::walk(&target, &root, filters)?
         };
         let outcome = match options.mode {
             OutputMode::FilesWithMatches => output::files_with_matches(&options, &matcher, targets),

@@ -120,16 +120,18 @@ impl Options {
             builder.line_terminator(None);
         }
         builder.build(&self.pattern).map_err(|error| {
-            let mut message = format!(
-                "The search failed: the pattern {:?} was rejected by the regex parser.\n{error}\n\
-                 Grep uses Rust regex syntax (no look-around or backreferences); escape literal \
-                 special characters such as `(`, `[`, `{{`, `.` or `*` with a backslash.",
+            let detail = error.to_string();
+            let advice = if !self.multiline && (detail.contains("not allowed") || detail.contains("line terminator")) {
+                "Without `multiline` a match never spans lines: set `multiline: true` to match \
+                 across line breaks."
+            } else {
+                "Grep uses Rust regex syntax (no look-around or backreferences); escape literal \
+                 special characters such as `(`, `[`, `{`, `.` or `*` with a backslash."
+            };
+            format!(
+                "The search failed: the pattern {:?} was rejected by the regex parser.\n{detail}\n{advice}",
                 self.pattern
-            );
-            if !self.multiline && error.to_string().contains("line terminator") {
-                message.push_str(" To match across lines, set `multiline: true`.");
-            }
-            message
+            )
         })
     }
 }

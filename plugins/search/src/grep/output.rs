@@ -7,8 +7,8 @@ use grep_printer::StandardBuilder;
 use grep_regex::RegexMatcher;
 
 use super::options::Options;
-use super::paging::{Cut, OUTPUT_CAP, Pager};
-use super::search::{Counter, FirstMatch, search_file, searcher};
+use super::paging::{Cut, OUTPUT_CAP_TEXT, Pager};
+use super::search::{Counter, FirstMatch, candidate, search_target, searcher};
 use super::walk::{Target, Targets};
 use crate::sort::{Found, newest_first};
 
@@ -20,9 +20,19 @@ const MAX_COLUMNS: u64 = 500;
 pub struct Problems {
     pub count: usize,
     examples: Vec<String>,
+    /// A file named by `path` that was not searched because it is binary.
+    binary: Option<String>,
 }
 
 impl Problems {
+    /// Notes that `target` stopped at binary data without a match; worth saying only for
+    /// a file the model named itself (walks skip binary files silently, as rg does).
+    fn binary(&mut self, target: &Target, binary: bool, matched: bool) {
+        if binary && !matched && target.is_explicit() {
+            self.binary = Some(target.display.clone());
+        }
+    }
+
     fn add(&mut self, target: &Target, error: &io::Error) {
         self.count += 1;
         if self.examples.len() < 3 {
@@ -37,6 +47,12 @@ impl Problems {
 
     /// A closing note naming a few of the files that were skipped.
     fn note(&self) -> Option<String> {
+        if let Some(file) = &self.binary {
+            return Some(format!(
+                "({file} contains binary data (a NUL byte), so it was not searched: Grep skips \
+                 binary files as ripgrep does.)"
+            ));
+        }
         (self.count > 0).then(|| {
             let more = if self.count > self.examples.len() {
                 "; ..."
@@ -67,11 +83,10 @@ pub fn files_with_matches(options: &Options, matcher: &RegexMatcher, targets: Ta
     let mut found = Vec::new();
     for target in targets {
         let mut sink = FirstMatch::default();
-        match search_file(&mut searcher, matcher, &target.path, &mut sink) {
-            Ok(()) if sink.found => found.push(Found {
-                path: target.path,
-                display: target.display,
-            }),
+        let result = search_target(&mut searcher, matcher, &target, &mut sink);
+        problems.binary(&target, sink.binary, sink.found);
+        match result {
+            Ok(()) if sink.found => found.push(Found::new(&target.file, target.display)),
             Ok(()) => {}
             Err(error) => problems.add(&target, &error),
         }
@@ -91,7 +106,7 @@ pub fn files_with_matches(options: &Options, matcher: &RegexMatcher, targets: Ta
         text.push('\n');
         text.push_str(line);
     }
-    if let Some(note) = page_note(&pager, Some(total), "files", "files") {
+    if let Some(note) = page_note(&pager, Some(total), "files") {
         text.push_str("\n\n");
         text.push_str(&note);
     }
@@ -106,7 +121,9 @@ pub fn count(options: &Options, matcher: &RegexMatcher, targets: Targets) -> Out
     let (mut occurrences, mut files) = (0u64, 0usize);
     for target in targets {
         let mut counter = Counter::new(matcher, options.only_matching);
-        match search_file(&mut searcher, matcher, &target.path, &mut counter) {
+        let result = search_target(&mut searcher, matcher, &target, &mut counter);
+        problems.binary(&target, counter.binary, counter.count > 0);
+        match result {
             Ok(()) if counter.count > 0 => {
                 occurrences += counter.count;
                 files += 1;
@@ -125,7 +142,7 @@ pub fn count(options: &Options, matcher: &RegexMatcher, targets: Targets) -> Out
         plural(occurrences as usize, "occurrence", "occurrences"),
         plural(files, "file", "files")
     ));
-    if let Some(note) = page_note(&pager, Some(files), "lines", "count lines") {
+    if let Some(note) = page_note(&pager, Some(files), "files") {
         text.push('\n');
         text.push_str(&note);
     }
@@ -151,9 +168,23 @@ pub fn content(options: &Options, matcher: &RegexMatcher, targets: Targets) -> O
             options.head_limit,
         )));
     for target in targets {
+        let contents = match candidate(&target, matcher) {
+            Ok(Some(contents)) => contents,
+            Ok(None) => continue,
+            Err(error) => {
+                problems.add(&target, &error);
+                continue;
+            }
+        };
         let result = {
             let mut sink = printer.sink_with_path(matcher, &target.display);
-            search_file(&mut searcher, matcher, &target.path, &mut sink)
+            let result = contents.search(&mut searcher, matcher, &mut sink);
+            problems.binary(
+                &target,
+                sink.binary_byte_offset().is_some(),
+                sink.has_match(),
+            );
+            result
         };
         let writer = printer.get_mut().get_mut();
         if writer.pager.is_full() {
@@ -171,7 +202,7 @@ pub fn content(options: &Options, matcher: &RegexMatcher, targets: Targets) -> O
         return finish("No matches found".into(), problems);
     }
     let mut text = pager.lines().join("\n");
-    if let Some(note) = page_note(pager, None, "output lines", "output lines") {
+    if let Some(note) = page_note(pager, None, "output lines") {
         if !text.is_empty() {
             text.push_str("\n\n");
         }
@@ -239,7 +270,7 @@ impl io::Write for PageWriter {
 
 /// The note after a page that does not show the whole output: which part it shows and how
 /// to get the next. `total` is known for the summary modes; content stops early.
-fn page_note(pager: &Pager, total: Option<usize>, unit: &str, units_long: &str) -> Option<String> {
+fn page_note(pager: &Pager, total: Option<usize>, unit: &str) -> Option<String> {
     let first = pager.offset() + 1;
     let last = pager.next_offset();
     let of_total = total
@@ -249,7 +280,7 @@ fn page_note(pager: &Pager, total: Option<usize>, unit: &str, units_long: &str) 
         // Only an offset past the end leaves the page empty.
         let total = total.unwrap_or(pager.seen());
         return Some(format!(
-            "(offset {} is past the end: there are only {total} {units_long}. Use a smaller offset.)",
+            "(offset {} is past the end: there are only {total} {unit}. Use a smaller offset.)",
             pager.offset()
         ));
     }
@@ -259,7 +290,7 @@ fn page_note(pager: &Pager, total: Option<usize>, unit: &str, units_long: &str) 
              {last} for the next page.)"
         )),
         Some(Cut::OutputCap) => Some(format!(
-            "(Output cut at about {OUTPUT_CAP} characters: showing {unit} {first}-{last}{of_total}. \
+            "(Output cut at about {OUTPUT_CAP_TEXT} characters: showing {unit} {first}-{last}{of_total}. \
              Call again with offset: {last} for the next page, or narrow the search with path, \
              glob, type or a more specific pattern.)"
         )),

@@ -4,6 +4,9 @@
 /// The most characters of result lines one call returns (about 5,000 tokens).
 pub const OUTPUT_CAP: usize = 20_000;
 
+/// [`OUTPUT_CAP`] as written in notes.
+pub const OUTPUT_CAP_TEXT: &str = "20,000";
+
 /// Why the page ended before the output did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Cut {

@@ -1,15 +1,15 @@
 //! Searching one file: the searcher configured as ripgrep configures it, and the small
 //! sinks the summary modes need.
 
-use std::fs::File;
 use std::io;
-use std::path::Path;
 
 use grep_matcher::{LineTerminator, Matcher};
 use grep_regex::RegexMatcher;
 use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkMatch};
 
 use super::options::Options;
+use super::walk::Target;
+use crate::fs::File;
 
 /// The most memory one file's search may use. Files whose lines (or, with `multiline`,
 /// whose whole text) need more are skipped with an error rather than exhausting the
@@ -35,28 +35,92 @@ pub fn searcher(options: &Options, show_content: bool) -> Searcher {
     builder.build()
 }
 
-/// Searches the file at `path`, reporting to `sink`.
-///
-/// The searcher reads the file through its own buffer in large chunks (64 KiB, growing for
-/// long lines; the whole file with `multiline`), so a file costs an open and a few reads,
-/// never a call per line.
-pub fn search_file<S>(
+/// The most of one file held in memory; the rest of a larger file is streamed.
+const WHOLE_FILE_LIMIT: usize = 32 << 20;
+
+/// A file's text, read in 64 KiB chunks through [`crate::fs::File`] (a small file costs an
+/// open and one read).
+pub enum Contents {
+    /// The whole file.
+    Whole(Vec<u8>),
+    /// The first [`WHOLE_FILE_LIMIT`] bytes, then the rest of the file.
+    Stream(io::Chain<io::Cursor<Vec<u8>>, File>),
+}
+
+impl Contents {
+    /// Reads `target`.
+    pub fn read(target: &Target) -> io::Result<Contents> {
+        let mut file = target.open()?;
+        let (head, at_end) = file.read_head(WHOLE_FILE_LIMIT)?;
+        Ok(if at_end {
+            Contents::Whole(head)
+        } else {
+            Contents::Stream(io::Read::chain(io::Cursor::new(head), file))
+        })
+    }
+
+    /// False when the pattern matches nowhere in the text, found by one scan of the
+    /// whole file, so the full search (line counting, context, a printer per file) can be
+    /// skipped for the many files that do not match. UTF-16 text (which the searcher
+    /// transcodes) and streamed files are always searched.
+    pub fn may_match(&self, matcher: &RegexMatcher) -> bool {
+        match self {
+            Contents::Whole(bytes)
+                if !bytes.starts_with(b"\xff\xfe") && !bytes.starts_with(b"\xfe\xff") =>
+            {
+                matcher.is_match(bytes).unwrap_or(true)
+            }
+            _ => true,
+        }
+    }
+
+    /// Searches the text, reporting to `sink`.
+    pub fn search<S>(
+        self,
+        searcher: &mut Searcher,
+        matcher: &RegexMatcher,
+        sink: S,
+    ) -> io::Result<()>
+    where
+        S: Sink<Error = io::Error>,
+    {
+        match self {
+            Contents::Whole(bytes) => searcher.search_slice(matcher, &bytes, sink),
+            Contents::Stream(reader) => searcher.search_reader(matcher, reader, sink),
+        }
+    }
+}
+
+/// Reads and searches `target`, reporting to `sink`, unless a first scan shows the
+/// pattern matches nowhere in it (see [`Contents::may_match`]). A file named by `path` is
+/// always searched, so the result can say when it was skipped as binary.
+pub fn search_target<S>(
     searcher: &mut Searcher,
     matcher: &RegexMatcher,
-    path: &Path,
+    target: &Target,
     sink: S,
 ) -> io::Result<()>
 where
     S: Sink<Error = io::Error>,
 {
-    let file = File::open(path)?;
-    searcher.search_file(matcher, &file, sink)
+    match candidate(target, matcher)? {
+        Some(contents) => contents.search(searcher, matcher, sink),
+        None => Ok(()),
+    }
+}
+
+/// `target`'s contents when the full search may find something in them.
+pub fn candidate(target: &Target, matcher: &RegexMatcher) -> io::Result<Option<Contents>> {
+    let contents = Contents::read(target)?;
+    Ok((target.is_explicit() || contents.may_match(matcher)).then_some(contents))
 }
 
 /// Stops at the first match: all `files_with_matches` needs.
 #[derive(Default)]
 pub struct FirstMatch {
     pub found: bool,
+    /// The search stopped at binary data.
+    pub binary: bool,
 }
 
 impl Sink for FirstMatch {
@@ -64,6 +128,11 @@ impl Sink for FirstMatch {
 
     fn matched(&mut self, _: &Searcher, _: &SinkMatch<'_>) -> Result<bool, io::Error> {
         self.found = true;
+        Ok(false)
+    }
+
+    fn binary_data(&mut self, _: &Searcher, _: u64) -> Result<bool, io::Error> {
+        self.binary = true;
         Ok(false)
     }
 }
@@ -74,6 +143,8 @@ pub struct Counter<'m> {
     matcher: &'m RegexMatcher,
     each_match: bool,
     pub count: u64,
+    /// The search stopped at binary data.
+    pub binary: bool,
 }
 
 impl<'m> Counter<'m> {
@@ -82,6 +153,7 @@ impl<'m> Counter<'m> {
             matcher,
             each_match,
             count: 0,
+            binary: false,
         }
     }
 }
@@ -106,5 +178,10 @@ impl Sink for Counter<'_> {
             .map_err(|error| io::Error::other(error.to_string()))?;
         self.count += matches.max(1);
         Ok(true)
+    }
+
+    fn binary_data(&mut self, _: &Searcher, _: u64) -> Result<bool, io::Error> {
+        self.binary = true;
+        Ok(false)
     }
 }

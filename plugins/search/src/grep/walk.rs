@@ -2,25 +2,41 @@
 //! that ripgrep would search (hidden files included, ignore files honoured, VCS
 //! directories and symlinks skipped), filtered by `glob` and `type`, in path order.
 
+use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
-use agent_plugin_sdk::host;
 use ignore::overrides::{Override, OverrideBuilder};
 use ignore::types::{Types, TypesBuilder};
-use ignore::{Walk, WalkBuilder};
 
+use crate::fs::{Dir, File};
 use crate::relpath::display_relative;
-
-/// Directories of version-control systems: never searched (their contents are the
-/// system's own data, and a `.git` directory holds compressed copies of everything).
-const VCS_DIRECTORIES: [&str; 6] = [".git", ".hg", ".svn", ".bzr", ".jj", ".sl"];
+use crate::walk::{FileEntry, Filters, Walker};
 
 /// One file to search.
 pub struct Target {
-    /// Absolute path.
-    pub path: PathBuf,
+    /// Where it is.
+    pub file: FileEntry,
     /// The path shown in results: relative to the workspace root.
     pub display: String,
+    /// Named by `path` itself (then a symlink is followed, as `rg` does).
+    explicit: bool,
+}
+
+impl Target {
+    /// True when `path` named this file (rather than a directory holding it).
+    pub fn is_explicit(&self) -> bool {
+        self.explicit
+    }
+
+    /// Opens the file for reading.
+    pub fn open(&self) -> io::Result<File> {
+        if self.explicit {
+            self.file.dir.open_file_following(&self.file.name)
+        } else {
+            self.file.dir.open_file(&self.file.name)
+        }
+    }
 }
 
 /// The files to search, one at a time.
@@ -28,56 +44,48 @@ pub enum Targets {
     /// A single file named by `path` (searched whatever the filters say, as `rg` does).
     File(Option<Target>),
     /// A directory walk.
-    Walk { walk: Walk, root: PathBuf },
+    Walk { walker: Walker, root: PathBuf },
 }
 
 impl Targets {
-    /// A single file.
-    pub fn file(path: PathBuf, root: &Path) -> Targets {
+    /// The single file at `path`.
+    pub fn file(path: PathBuf, root: &Path) -> Result<Targets, io::Error> {
+        let parent = path.parent().unwrap_or(root);
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = Rc::new(Dir::open(root, parent)?);
         let display = display_relative(&path, root);
-        Targets::File(Some(Target { path, display }))
+        Ok(Targets::File(Some(Target {
+            file: FileEntry { dir, name, path },
+            display,
+            explicit: true,
+        })))
     }
 
-    /// The files under `dir` that pass the filters. `root` is the workspace root: paths are
-    /// shown relative to it and `glob` patterns containing `/` are anchored there.
-    pub fn walk(
-        dir: &Path,
-        root: &Path,
-        globs: &[String],
-        types: &[String],
-    ) -> Result<Targets, String> {
-        let mut builder = WalkBuilder::new(dir);
-        builder
-            .hidden(false)
-            // The walker's own lookup of parent directories needs `canonicalize`, which
-            // WASI lacks; `parent_rules` does that job instead.
-            .parents(false)
-            .ignore(true)
-            .git_ignore(true)
-            .git_exclude(true)
-            // The user's global git excludes live outside the sandbox.
-            .git_global(false)
-            .follow_links(false)
-            .sort_by_file_name(|a, b| a.cmp(b))
-            .filter_entry(|entry| {
-                entry.depth() == 0 || !VCS_DIRECTORIES.iter().any(|vcs| entry.file_name() == *vcs)
-            });
-        builder.add_custom_ignore_filename(".rgignore");
-        let in_repo = parent_rules(&mut builder, dir, root);
-        // Inside a repository found above `dir`, every `.gitignore` in the walk applies;
-        // otherwise only those of repositories the walk itself enters (as rg does).
-        builder.require_git(!in_repo);
-        if let Some(types) = file_types(types)? {
-            builder.types(types);
-        }
-        if let Some(overrides) = glob_filters(globs, root)? {
-            builder.overrides(overrides);
-        }
+    /// The files under `dir` that pass `filters` (see [`filters`]). `root` is the
+    /// workspace root: paths are shown relative to it.
+    pub fn walk(dir: &Path, root: &Path, filters: Filters) -> Result<Targets, String> {
+        let walker = Walker::new(root, dir, filters)
+            .map_err(|error| agent_plugin_sdk::paths::describe_io_error(&error, dir))?;
         Ok(Targets::Walk {
-            walk: builder.build(),
+            walker,
             root: root.to_path_buf(),
         })
     }
+}
+
+/// The walk filters for `glob` and `type` (with ripgrep's ignore rules). `glob` patterns
+/// containing `/` are anchored at the workspace `root`. Fails on an unknown type or an
+/// invalid glob, whether or not a walk follows.
+pub fn filters(root: &Path, globs: &[String], types: &[String]) -> Result<Filters, String> {
+    Ok(Filters {
+        ignore_rules: true,
+        overrides: glob_filters(globs, root)?,
+        types: file_types(types)?,
+        max_depth: None,
+    })
 }
 
 impl Iterator for Targets {
@@ -86,69 +94,17 @@ impl Iterator for Targets {
     fn next(&mut self) -> Option<Target> {
         match self {
             Targets::File(file) => file.take(),
-            Targets::Walk { walk, root } => loop {
-                let entry = match walk.next()? {
-                    Ok(entry) => entry,
-                    Err(error) => {
-                        // Unreadable directories are skipped, as rg does (it says so on
-                        // stderr, which the model would not see either).
-                        host::debug(&format!("Grep: skipped {error}"));
-                        continue;
-                    }
-                };
-                if entry.file_type().is_some_and(|kind| kind.is_file()) {
-                    let display = display_relative(entry.path(), root);
-                    return Some(Target {
-                        path: entry.into_path(),
-                        display,
-                    });
-                }
-            },
-        }
-    }
-}
-
-/// Adds the ignore files of the directories between the workspace root and `dir` (both
-/// included, `dir` excluded) to `builder`, as rg does for the parents of a search path:
-/// `.ignore` and `.rgignore` always, `.gitignore` and `.git/info/exclude` only inside a
-/// git repository. Returns whether such a repository encloses `dir`.
-///
-/// Directories above the workspace root are outside the sandbox, so a repository whose
-/// root lies above the workspace is not seen.
-fn parent_rules(builder: &mut WalkBuilder, dir: &Path, root: &Path) -> bool {
-    let Ok(below_root) = dir.strip_prefix(root) else { return false };
-    let mut parents = vec![root.to_path_buf()];
-    let components: Vec<_> = below_root.components().collect();
-    for component in components.iter().take(components.len().saturating_sub(1)) {
-        let next = parents[parents.len() - 1].join(component);
-        parents.push(next);
-    }
-    if components.is_empty() {
-        return false;
-    }
-    let mut in_repo = false;
-    for parent in &parents {
-        let mut files = Vec::new();
-        if parent.join(".git").symlink_metadata().is_ok() || parent.join(".jj").is_dir() {
-            in_repo = true;
-            files.push(parent.join(".git/info/exclude"));
-        }
-        // Lowest precedence first: later files override earlier ones.
-        if in_repo {
-            files.push(parent.join(".gitignore"));
-        }
-        files.push(parent.join(".ignore"));
-        files.push(parent.join(".rgignore"));
-        for file in files {
-            if file.is_file() {
-                builder.current_dir(parent);
-                if let Some(error) = builder.add_ignore(&file) {
-                    host::debug(&format!("Grep: ignore file {}: {error}", file.display()));
-                }
+            Targets::Walk { walker, root } => {
+                let file = walker.next()?;
+                let display = display_relative(&file.path, root);
+                Some(Target {
+                    file,
+                    display,
+                    explicit: false,
+                })
             }
         }
     }
-    in_repo
 }
 
 /// The `type` filter, with an error listing valid names when one is unknown.
@@ -190,7 +146,7 @@ fn unknown_type_message(name: &str, builder: &TypesBuilder) -> String {
     let mut suggestions: Vec<&str> = definitions
         .iter()
         .filter(|def| {
-            def.globs().iter().any(|glob| *glob == extension)
+            def.globs().contains(&extension)
                 || (lower.len() >= 2
                     && def.name().starts_with(&lower[..2])
                     && lower.starts_with(def.name()))

@@ -80,8 +80,12 @@ impl Tool for Recurse {
         schema(json!({}), &[])
     }
     fn call(_: Nothing) -> Result<String, String> {
+        // Ends only at a depth no stack can reach.
         fn down(depth: u64) -> u64 {
-            std::hint::black_box(down(depth + 1)) + 1
+            if depth == u64::MAX {
+                return depth;
+            }
+            std::hint::black_box(down(std::hint::black_box(depth + 1))) + 1
         }
         Ok(down(0).to_string())
     }
