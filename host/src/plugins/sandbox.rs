@@ -123,7 +123,8 @@ pub struct CallState {
     pub(crate) workspace_root: String,
     pub(crate) session: Option<Arc<SessionState>>,
     pub(crate) log_lines: usize,
-    stderr: CapturedOutput,
+    /// stdout and stderr, interleaved as written.
+    output: CapturedOutput,
     deadline: Instant,
     cancel: Option<Arc<AtomicBool>>,
     stopped: Option<Stop>,
@@ -175,17 +176,19 @@ pub(crate) struct Sandbox {
 impl Sandbox {
     /// Runs `body` in a fresh store for `context` (`None`: no workspace, no session — used
     /// to ask a plugin for its tool list at load) and maps traps and limits to
-    /// [`CallFailure`].
+    /// [`CallFailure`]. What the plugin printed goes to the debug log.
     pub(crate) fn run<R>(
         &self,
         context: Option<&CallContext>,
         body: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallFailure> {
         let mut store = self.store(context)?;
-        match body(&mut store) {
-            Ok(value) => Ok(value),
-            Err(error) => Err(self.explain(&store, error)),
+        let result = body(&mut store);
+        let output = store.data().output.text();
+        if !output.is_empty() {
+            tracing::debug!(plugin = %self.identity.name, "plugin output: {}", output.trim_end());
         }
+        result.map_err(|error| self.explain(&store, error))
     }
 
     /// Checks a result text against the plugin's result limit.
@@ -207,11 +210,11 @@ impl Sandbox {
             plugin: identity.name.clone(),
             detail,
         };
-        let stderr = CapturedOutput::default();
+        let output = CapturedOutput::default();
         let mut wasi = WasiCtxBuilder::new();
         wasi.allow_blocking_current_thread(true)
-            .stdout(stderr.clone())
-            .stderr(stderr.clone());
+            .stdout(output.clone())
+            .stderr(output.clone());
         let mut workspace_root = String::new();
         if let Some(context) = context {
             let perms = match identity.capabilities.workspace {
@@ -253,7 +256,7 @@ impl Sandbox {
             workspace_root,
             session: context.map(|c| c.session.clone()),
             log_lines: 0,
-            stderr,
+            output,
             deadline: Instant::now() + identity.limits.timeout(),
             cancel: context.and_then(|c| c.cancel.clone()),
             stopped: None,
@@ -305,7 +308,7 @@ impl Sandbox {
             };
         }
         let mut detail = format!("{error:#}");
-        let output = state.stderr.text();
+        let output = state.output.text();
         let output = output.trim();
         if !output.is_empty() {
             let tail: String = last_chars(output, 2000);
