@@ -90,6 +90,19 @@ fn main() {
         us(percentile(&samples, 0.0))
     );
 
+    // The runtime's share: the same fresh instance + call + drop around a tool that does
+    // nothing (the test-only hostile plugin's `Giant` with an empty result).
+    let testing = PathBuf::from(agent_host::plugins::TESTING_PLUGINS_DIR);
+    let testing = PluginSet::load_dir(&runtime, &testing, &Default::default()).unwrap();
+    let empty: Vec<Duration> = (0..iterations)
+        .map(|_| time(|| testing.tools().call("Giant", r#"{"kb":0}"#, &context)).0)
+        .collect();
+    println!(
+        "an empty tool call, for comparison: median {}  p99 {}",
+        us(percentile(&empty, 50.0)),
+        us(percentile(&empty, 99.0))
+    );
+
     println!("\n## Grep over a generated tree vs rg -j1");
     let (files, per_file) = if quick {
         (2_000, 10_000)
