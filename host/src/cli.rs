@@ -13,11 +13,15 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::Config;
+use crate::agent::{Agent, AgentSettings};
+use crate::config::{Config, HistoryConfig};
+use crate::model::{BedrockModel, ModelSettings};
 use crate::plugins::{
     CallContext, LoadedPlugin, PluginRuntime, PluginSet, ToolOutcome, load_plugin, loader,
 };
 use crate::server::{AppState, ServerSettings};
+use crate::server::{Job, JobRunner, Progress, ProgressEvent};
+use crate::session::history::{FileHistory, HistoryStore, S3History};
 use crate::session::{SessionState, Users};
 
 /// Runs Claude as a coding agent whose tools and guardrails are sandboxed WASI components.
@@ -39,6 +43,23 @@ enum Command {
         /// Listen port (default: the `port` setting, 8080).
         #[arg(long)]
         port: Option<u16>,
+    },
+    /// Runs one task in a local folder from the terminal: tool calls are shown as they
+    /// happen, the final answer is printed at the end. Successive runs on one workspace
+    /// continue one conversation (`--new` starts afresh).
+    Run {
+        /// The workspace directory the agent works in.
+        #[arg(long, value_name = "DIR")]
+        workspace: PathBuf,
+        /// Session name: runs with the same session share the conversation (default: one
+        /// session per workspace).
+        #[arg(long, value_name = "NAME")]
+        session: Option<String>,
+        /// Forget the session's conversation before this task.
+        #[arg(long)]
+        new: bool,
+        /// What the agent should do.
+        prompt: String,
     },
     /// Inspect and call the loaded tools, as the agent would.
     #[command(subcommand)]
@@ -106,6 +127,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve { port } => serve(config, port),
+        Command::Run {
+            workspace,
+            session,
+            new,
+            prompt,
+        } => run_task(config, &workspace, session.as_deref(), new, prompt),
         Command::Tools(ToolsCommand::List { json }) => tools_list(&config, json),
         Command::Tools(ToolsCommand::Call {
             tool,
@@ -153,8 +180,8 @@ fn serve(mut config: Config, port: Option<u16>) -> anyhow::Result<ExitCode> {
             max_body_bytes: config.max_body_bytes,
             shutdown_grace: config.shutdown_grace,
         };
-        // The agent loop is the next piece of work; until it lands, invocations get a 503.
-        let state = AppState::new(users, None, settings);
+        let agent = build_agent(&config, Arc::new(plugins)).await?;
+        let state = AppState::new(users, Some(Arc::new(agent)), settings);
         let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
             .await
             .with_context(|| {
@@ -165,9 +192,125 @@ fn serve(mut config: Config, port: Option<u16>) -> anyhow::Result<ExitCode> {
             })?;
         tracing::info!(port = config.port, "listening");
         crate::server::serve(listener, state, crate::server::termination_signal()).await?;
-        drop(plugins);
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The agent as configured: plugins, Bedrock client (standard AWS chain), history store.
+async fn build_agent(config: &Config, plugins: Arc<PluginSet>) -> anyhow::Result<Agent> {
+    let mut settings = ModelSettings::new(&config.model_id);
+    settings.max_tokens = config.model.max_tokens;
+    settings.request_timeout = config.model.timeout;
+    settings.max_attempts = config.model.max_attempts;
+    settings.retry_base = config.model.retry_base;
+    settings.streaming = config.model.streaming;
+    let model = BedrockModel::from_env(settings).await;
+    let history: Arc<dyn HistoryStore> = match &config.history {
+        HistoryConfig::File(dir) => Arc::new(FileHistory::new(dir.clone())),
+        HistoryConfig::S3 { bucket, prefix } => {
+            Arc::new(S3History::from_env(bucket.clone(), prefix.clone()).await)
+        }
+    };
+    let mut agent_settings = AgentSettings::new(config.state_dir.clone());
+    agent_settings.max_turns = config.max_turns;
+    agent_settings.max_tool_result_chars = config.max_tool_result_chars;
+    agent_settings.operator_prompt = config.system_prompt.clone();
+    agent_settings.context_budget_tokens = config.context_budget_tokens;
+    Agent::new(plugins, model, history, agent_settings)
+}
+
+fn run_task(
+    config: Config,
+    workspace: &Path,
+    session: Option<&str>,
+    new: bool,
+    prompt: String,
+) -> anyhow::Result<ExitCode> {
+    let workspace = open_workspace(workspace)?;
+    let user_key = match session {
+        Some(name) => validate_session_name(name)?,
+        None => workspace_session_id(&workspace),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let plugins = Arc::new(load_plugins(&config)?);
+        let agent = build_agent(&config, plugins).await?;
+        if new {
+            agent.forget(&user_key).await?;
+        }
+        let (progress, mut events) = Progress::channel(1024);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let on_interrupt = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("[interrupted: stopping the task]");
+                on_interrupt.cancel();
+            }
+        });
+        let printer = tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                match event {
+                    ProgressEvent::ToolStarted { tool, input } => {
+                        eprintln!("[{tool}] {}", summarize(&input, 160));
+                    }
+                    ProgressEvent::ToolFinished {
+                        tool,
+                        is_error: true,
+                    } => eprintln!("[{tool}] failed"),
+                    _ => {}
+                }
+            }
+        });
+        let job = Job {
+            task_id: "cli".to_string(),
+            user_key,
+            session_id: None,
+            prompt,
+            workspace,
+            cancel,
+            progress,
+        };
+        let result = agent.run(job).await;
+        let _ = printer.await;
+        match result {
+            Ok(answer) => {
+                println!("{}", answer.text);
+                eprintln!("[usage] {}", answer.usage);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => {
+                eprintln!("error: the task failed: {error:#}");
+                Ok(ExitCode::from(1))
+            }
+        }
+    })
+}
+
+/// `text` on one line, cut to `max` characters.
+fn summarize(text: &str, max: usize) -> String {
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if line.chars().count() <= max {
+        line
+    } else {
+        format!("{}…", line.chars().take(max).collect::<String>())
+    }
+}
+
+/// The canonical path of an existing workspace directory.
+fn open_workspace(workspace: &Path) -> anyhow::Result<PathBuf> {
+    let canonical = workspace
+        .canonicalize()
+        .with_context(|| format!("the workspace {} cannot be opened", workspace.display()))?;
+    if !canonical.is_dir() {
+        anyhow::bail!("the workspace {} is not a directory", workspace.display());
+    }
+    Ok(canonical)
 }
 
 fn tools_list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
@@ -223,12 +366,7 @@ fn tools_call(
     workspace: &Path,
     session: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let workspace = workspace
-        .canonicalize()
-        .with_context(|| format!("the workspace {} cannot be opened", workspace.display()))?;
-    if !workspace.is_dir() {
-        anyhow::bail!("the workspace {} is not a directory", workspace.display());
-    }
+    let workspace = open_workspace(workspace)?;
     let input = if input == "-" {
         let mut text = String::new();
         std::io::stdin()

@@ -13,6 +13,16 @@
 //! | `max_turns` | 30 |
 //! | `telegram_bot_token` | none (secret: never logged) |
 //! | `telegram_api_base_url` | `https://api.telegram.org` |
+//! | `system_prompt` | none (operator text appended to the agent's system prompt) |
+//! | `model_max_tokens` | 8192 (output tokens per model turn) |
+//! | `model_timeout_secs` | 120 (wait for a response to start, and between stream events) |
+//! | `model_max_attempts` | 5 (tries per model turn; throttling, 5xx and broken streams retry) |
+//! | `model_retry_base_ms` | 800 (first backoff; doubles per retry, full jitter, capped at 20 s) |
+//! | `model_streaming` | true (`ConverseStream`; false: `Converse`) |
+//! | `max_tool_result_chars` | 60000 (longer tool results are cut with a note) |
+//! | `context_budget_tokens` | 150000 (estimated size above which the oldest turns are dropped) |
+//! | `history_store` | `file` (`<state_dir>/history`), or `s3` |
+//! | `history_s3_bucket`, `history_s3_prefix` | none, `agent-host/history/` (for `history_store = "s3"`) |
 //! | `max_body_bytes` | 1048576 (bodies over it get 413) |
 //! | `shutdown_grace_secs` | 10 (running tasks' time to finish on SIGTERM; AgentCore allows ~15) |
 //! | `[plugins.<name>]` | per-plugin grants and config, see [`crate::plugins::PluginGrant`] (file only) |
@@ -52,6 +62,16 @@ pub struct Config {
     pub telegram_bot_token: Option<String>,
     /// Telegram Bot API base URL.
     pub telegram_api_base_url: String,
+    /// Operator text appended to the agent's system prompt.
+    pub system_prompt: Option<String>,
+    /// How the model is called.
+    pub model: ModelConfig,
+    /// Longest tool result passed to the model, in characters.
+    pub max_tool_result_chars: usize,
+    /// Estimated conversation size (tokens) above which the oldest turns are dropped.
+    pub context_budget_tokens: usize,
+    /// Where conversations are kept.
+    pub history: HistoryConfig,
     /// Largest `/invocations` body accepted.
     pub max_body_bytes: usize,
     /// Time running tasks get to finish on SIGTERM before they are cancelled.
@@ -81,11 +101,40 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// How the model is called (see [`crate::model::ModelSettings`]).
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// Output tokens per turn.
+    pub max_tokens: i32,
+    /// Wait for a response to start, and between stream events.
+    pub timeout: std::time::Duration,
+    /// Tries per turn.
+    pub max_attempts: u32,
+    /// First retry backoff.
+    pub retry_base: std::time::Duration,
+    /// `ConverseStream` rather than `Converse`.
+    pub streaming: bool,
+}
+
+/// Where conversations are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryConfig {
+    /// JSON-lines files in this directory.
+    File(PathBuf),
+    /// One object per user in an S3 bucket.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// Key prefix.
+        prefix: String,
+    },
+}
+
 /// The file's shape, before validation. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    port: Option<u16>,
+    port: Option<u64>,
     state_dir: Option<PathBuf>,
     workspace_root: Option<PathBuf>,
     plugins_dir: Option<PathBuf>,
@@ -94,11 +143,56 @@ struct RawConfig {
     max_turns: Option<u32>,
     telegram_bot_token: Option<String>,
     telegram_api_base_url: Option<String>,
+    system_prompt: Option<String>,
+    model_max_tokens: Option<u32>,
+    model_timeout_secs: Option<u64>,
+    model_max_attempts: Option<u32>,
+    model_retry_base_ms: Option<u64>,
+    model_streaming: Option<bool>,
+    max_tool_result_chars: Option<u64>,
+    context_budget_tokens: Option<u64>,
+    history_store: Option<String>,
+    history_s3_bucket: Option<String>,
+    history_s3_prefix: Option<String>,
     max_body_bytes: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     #[serde(default)]
     plugins: PluginSettings,
 }
+
+/// The kind of each key that can come from the environment.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Number,
+    Flag,
+}
+
+/// Every scalar key, which `AGENT_HOST_<KEY>` may set.
+const ENV_KEYS: &[(&str, Kind)] = &[
+    ("port", Kind::Number),
+    ("state_dir", Kind::Text),
+    ("workspace_root", Kind::Text),
+    ("plugins_dir", Kind::Text),
+    ("allowed_users", Kind::Text),
+    ("model_id", Kind::Text),
+    ("max_turns", Kind::Number),
+    ("telegram_bot_token", Kind::Text),
+    ("telegram_api_base_url", Kind::Text),
+    ("system_prompt", Kind::Text),
+    ("model_max_tokens", Kind::Number),
+    ("model_timeout_secs", Kind::Number),
+    ("model_max_attempts", Kind::Number),
+    ("model_retry_base_ms", Kind::Number),
+    ("model_streaming", Kind::Flag),
+    ("max_tool_result_chars", Kind::Number),
+    ("context_budget_tokens", Kind::Number),
+    ("history_store", Kind::Text),
+    ("history_s3_bucket", Kind::Text),
+    ("history_s3_prefix", Kind::Text),
+    ("max_body_bytes", Kind::Number),
+    ("shutdown_grace_secs", Kind::Number),
+];
 
 /// `allowed_users` as a TOML list or a comma-separated string.
 #[derive(Debug, Deserialize)]
@@ -129,24 +223,39 @@ impl Config {
     /// Loads the configuration: `file` if given (it must exist), else
     /// [`DEFAULT_CONFIG_FILE`] if present; then environment overrides.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let raw = match file {
-            Some(path) => read_file(path)?,
-            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
-                read_file(Path::new(DEFAULT_CONFIG_FILE))?
-            }
-            None => RawConfig::default(),
+        let (table, origin) = match file {
+            Some(path) => (read_file(path)?, format!("config file {}", path.display())),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => (
+                read_file(Path::new(DEFAULT_CONFIG_FILE))?,
+                format!("config file {DEFAULT_CONFIG_FILE}"),
+            ),
+            None => (toml::Table::new(), "configuration".to_string()),
         };
-        Self::from_raw(raw, &|key| std::env::var(key).ok())
+        Self::from_table(table, &origin, &|key| std::env::var(key).ok())
     }
 
     /// Parses config file text (for tests and tools); environment is not consulted.
     pub fn from_toml(text: &str) -> anyhow::Result<Self> {
-        let raw = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-        Self::from_raw(raw, &|_| None)
+        let table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        Self::from_table(table, "configuration", &|_| None)
     }
 
-    fn from_raw(mut raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        apply_env(&mut raw, env)?;
+    fn from_table(
+        mut table: toml::Table,
+        origin: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        table.extend(env_table(env)?);
+        let raw: RawConfig =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    anyhow::anyhow!("{origin} is not valid: {}", e.message())
+                })?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawConfig) -> anyhow::Result<Self> {
         let state_dir = raw.state_dir.unwrap_or_else(default_state_dir);
         let workspace_root = raw
             .workspace_root
@@ -182,10 +291,48 @@ impl Config {
                 "shutdown_grace_secs = {grace} is too long (at most 840; AgentCore allows ~15 s)"
             );
         }
+        let port = raw.port.unwrap_or(8080);
+        let port = u16::try_from(port)
+            .ok()
+            .filter(|p| *p != 0)
+            .with_context(|| format!("port = {port} is not a port: use 1-65535"))?;
+        let model = ModelConfig {
+            max_tokens: i32::try_from(raw.model_max_tokens.unwrap_or(8192))
+                .ok()
+                .filter(|n| *n > 0)
+                .context("model_max_tokens must be between 1 and 2147483647")?,
+            timeout: std::time::Duration::from_secs(raw.model_timeout_secs.unwrap_or(120).max(1)),
+            max_attempts: raw.model_max_attempts.unwrap_or(5).max(1),
+            retry_base: std::time::Duration::from_millis(raw.model_retry_base_ms.unwrap_or(800)),
+            streaming: raw.model_streaming.unwrap_or(true),
+        };
+        let history = match raw.history_store.as_deref().unwrap_or("file") {
+            "file" => HistoryConfig::File(state_dir.join("history")),
+            "s3" => HistoryConfig::S3 {
+                bucket: raw.history_s3_bucket.filter(|b| !b.is_empty()).context(
+                    "history_store = \"s3\" needs history_s3_bucket (AGENT_HOST_HISTORY_S3_BUCKET)",
+                )?,
+                prefix: raw
+                    .history_s3_prefix
+                    .unwrap_or_else(|| "agent-host/history/".to_string()),
+            },
+            other => anyhow::bail!("history_store = {other:?}: use \"file\" or \"s3\""),
+        };
         Ok(Self {
+            system_prompt: raw.system_prompt.filter(|t| !t.trim().is_empty()),
+            model,
+            max_tool_result_chars: usize::try_from(
+                raw.max_tool_result_chars.unwrap_or(60_000).max(1000),
+            )
+            .unwrap_or(usize::MAX),
+            context_budget_tokens: usize::try_from(
+                raw.context_budget_tokens.unwrap_or(150_000).max(1000),
+            )
+            .unwrap_or(usize::MAX),
+            history,
             max_body_bytes: max_body_bytes as usize,
             shutdown_grace: std::time::Duration::from_secs(grace),
-            port: raw.port.unwrap_or(8080),
+            port,
             state_dir,
             workspace_root,
             plugins_dir,
@@ -207,7 +354,7 @@ impl Config {
     }
 }
 
-fn read_file(path: &Path) -> anyhow::Result<RawConfig> {
+fn read_file(path: &Path) -> anyhow::Result<toml::Table> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
     toml::from_str(&text).map_err(|error| {
@@ -219,58 +366,30 @@ fn read_file(path: &Path) -> anyhow::Result<RawConfig> {
     })
 }
 
-/// Environment overrides: `AGENT_HOST_<KEY>` for every scalar key, and `PORT`.
-fn apply_env(raw: &mut RawConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-    let var = |key: &str| {
-        env(&format!("{ENV_PREFIX}{}", key.to_uppercase())).map(|v| (key.to_string(), v))
-    };
-    let parse_number = |(key, value): (String, String)| -> anyhow::Result<u64> {
-        value.trim().parse::<u64>().map_err(|_| {
-            anyhow::anyhow!(
-                "{ENV_PREFIX}{} = {value:?} is not a number (key `{key}`)",
-                key.to_uppercase()
-            )
-        })
-    };
-    if let Some(port) = var("port").or_else(|| env("PORT").map(|v| ("port".into(), v))) {
-        let number = parse_number(port)?;
-        raw.port = Some(
-            u16::try_from(number)
-                .map_err(|_| anyhow::anyhow!("port = {number} is out of range (1-65535)"))?,
-        );
+/// Environment overrides as a TOML table: `AGENT_HOST_<KEY>` for every scalar key, and
+/// `PORT` (AgentCore's convention) for the port. Errors name the variable.
+fn env_table(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<toml::Table> {
+    let mut table = toml::Table::new();
+    for (key, kind) in ENV_KEYS {
+        let name = format!("{ENV_PREFIX}{}", key.to_uppercase());
+        let value = env(&name).or_else(|| (*key == "port").then(|| env("PORT")).flatten());
+        let Some(value) = value else { continue };
+        let parsed = match kind {
+            Kind::Text => toml::Value::String(value),
+            Kind::Number => value
+                .trim()
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .map_err(|_| anyhow::anyhow!("{name} = {value:?} is not a number (key `{key}`)"))?,
+            Kind::Flag => match value.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
+                "0" | "false" | "no" | "off" => toml::Value::Boolean(false),
+                _ => anyhow::bail!("{name} = {value:?} is not true or false (key `{key}`)"),
+            },
+        };
+        table.insert(key.to_string(), parsed);
     }
-    if let Some(bytes) = var("max_body_bytes") {
-        raw.max_body_bytes = Some(parse_number(bytes)?);
-    }
-    if let Some(secs) = var("shutdown_grace_secs") {
-        raw.shutdown_grace_secs = Some(parse_number(secs)?);
-    }
-    if let Some(turns) = var("max_turns") {
-        let number = parse_number(turns)?;
-        raw.max_turns = Some(u32::try_from(number).context("max_turns is too large")?);
-    }
-    if let Some((_, v)) = var("state_dir") {
-        raw.state_dir = Some(v.into());
-    }
-    if let Some((_, v)) = var("workspace_root") {
-        raw.workspace_root = Some(v.into());
-    }
-    if let Some((_, v)) = var("plugins_dir") {
-        raw.plugins_dir = Some(v.into());
-    }
-    if let Some((_, v)) = var("allowed_users") {
-        raw.allowed_users = Some(UserList::Text(v));
-    }
-    if let Some((_, v)) = var("model_id") {
-        raw.model_id = Some(v);
-    }
-    if let Some((_, v)) = var("telegram_bot_token") {
-        raw.telegram_bot_token = Some(v);
-    }
-    if let Some((_, v)) = var("telegram_api_base_url") {
-        raw.telegram_api_base_url = Some(v);
-    }
-    Ok(())
+    Ok(table)
 }
 
 /// A writable per-user state directory, following the XDG convention.
@@ -299,14 +418,14 @@ mod tests {
     use super::*;
 
     fn with_env(text: &str, vars: &[(&str, &str)]) -> anyhow::Result<Config> {
-        let raw: RawConfig =
+        let table: toml::Table =
             toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
         let env = |key: &str| {
             vars.iter()
                 .find(|(k, _)| *k == key)
                 .map(|(_, v)| v.to_string())
         };
-        Config::from_raw(raw, &env)
+        Config::from_table(table, "test config", &env)
     }
 
     #[test]
@@ -337,6 +456,14 @@ mod tests {
                 "telegram_api_base_url",
             ),
             ("[plugins.files]\nexec = \"yes\"", vec![], "invalid type"),
+            (
+                "",
+                vec![("AGENT_HOST_MODEL_STREAMING", "maybe")],
+                "AGENT_HOST_MODEL_STREAMING",
+            ),
+            ("history_store = \"s3\"", vec![], "history_s3_bucket"),
+            ("history_store = \"ftp\"", vec![], "history_store"),
+            ("port = 0", vec![], "port"),
         ];
         for (text, vars, expected) in cases {
             let message = format!("{:#}", with_env(text, &vars).unwrap_err());

@@ -3,9 +3,11 @@
 //!
 //! The binary (`src/main.rs`) is a thin CLI over this library.
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod model;
 pub mod plugins;
 pub mod server;
 pub mod session;

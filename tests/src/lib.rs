@@ -1,6 +1,7 @@
 //! Shared fixtures for the end-to-end tests: the real built-in plugin components, loaded
 //! once per test binary, and a fresh temporary workspace and session per test.
 
+pub mod fake_bedrock;
 mod runner;
 
 pub use runner::ScriptRunner;

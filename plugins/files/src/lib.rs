@@ -6,6 +6,7 @@
 //! to the workspace, and `target` turns its refusals into messages naming the workspace.
 
 mod atomic;
+mod direct;
 mod edit;
 mod lines;
 mod read;

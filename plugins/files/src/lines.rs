@@ -40,7 +40,7 @@ impl<R: BufRead> LineReader<R> {
                 return Ok(seen_any);
             }
             seen_any = true;
-            match buffer.iter().position(|&byte| byte == b'\n') {
+            match scan_line(buffer).0 {
                 Some(end) => {
                     self.inner.consume(end + 1);
                     return Ok(true);
@@ -53,9 +53,22 @@ impl<R: BufRead> LineReader<R> {
         }
     }
 
-    /// The next line, keeping at most `keep` bytes of it; `None` at the end of the stream.
-    pub fn next_line(&mut self, keep: usize) -> io::Result<Option<Line>> {
-        let mut line = Line::default();
+    /// What is buffered and not yet read (empty at the end of the stream, and only then).
+    /// Take bytes out of it with [`consume`](Self::consume).
+    pub fn buffered(&mut self) -> io::Result<&[u8]> {
+        self.fill()
+    }
+
+    /// Marks `amount` bytes of [`buffered`](Self::buffered) as read.
+    pub fn consume(&mut self, amount: usize) {
+        self.inner.consume(amount);
+    }
+
+    /// Reads the next line into `line` (replacing what it held), keeping at most `keep`
+    /// bytes of it. Returns false, leaving `line` empty, at the end of the stream.
+    pub fn next_line(&mut self, line: &mut Line, keep: usize) -> io::Result<bool> {
+        line.head.clear();
+        line.chars = 0;
         let mut seen_any = false;
         // A `\r` at the very end of what was kept so far, held back in case `\n` follows.
         let mut pending_cr = false;
@@ -64,18 +77,19 @@ impl<R: BufRead> LineReader<R> {
             if buffer.is_empty() {
                 self.done = true;
                 if !seen_any {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 if pending_cr {
                     push_limited(&mut line.head, b"\r", keep);
                     line.chars += 1;
                 }
-                return Ok(Some(line));
+                return Ok(true);
             }
             seen_any = true;
-            let (chunk, found_end) = match buffer.iter().position(|&byte| byte == b'\n') {
-                Some(end) => (&buffer[..end], Some(end)),
-                None => (buffer, None),
+            let (found_end, ascii) = scan_line(buffer);
+            let chunk = match found_end {
+                Some(end) => &buffer[..end],
+                None => buffer,
             };
             if pending_cr && found_end != Some(0) {
                 push_limited(&mut line.head, b"\r", keep);
@@ -89,12 +103,12 @@ impl<R: BufRead> LineReader<R> {
                 body = stripped;
                 pending_cr = true;
             }
-            line.chars += count_chars(body);
+            line.chars += if ascii { body.len() } else { count_chars(body) };
             push_limited(&mut line.head, body, keep);
             match found_end {
                 Some(end) => {
                     self.inner.consume(end + 1);
-                    return Ok(Some(line));
+                    return Ok(true);
                 }
                 None => {
                     let len = chunk.len();
@@ -114,7 +128,7 @@ impl<R: BufRead> LineReader<R> {
                 self.done = true;
                 return Ok(count + usize::from(open_line));
             }
-            let newlines = buffer.iter().filter(|&&byte| byte == b'\n').count();
+            let newlines = count_newlines(buffer);
             count += newlines;
             open_line = buffer.last() != Some(&b'\n');
             let len = buffer.len();
@@ -137,6 +151,84 @@ fn push_limited(head: &mut Vec<u8>, bytes: &[u8], keep: usize) {
 }
 
 /// Characters in `bytes` if it is UTF-8 (invalid bytes count roughly one each).
-fn count_chars(bytes: &[u8]) -> usize {
+pub fn count_chars(bytes: &[u8]) -> usize {
     bytes.iter().filter(|&&byte| byte & 0xC0 != 0x80).count()
+}
+
+/// The index of the first `\n` in `bytes`, if any, and whether every byte before it (all
+/// of them, when there is none) is ASCII: one pass that finds a line and tells whether its
+/// characters can be counted by its length.
+pub fn scan_line(bytes: &[u8]) -> (Option<usize>, bool) {
+    let mut ascii = true;
+    let mut offset = 0;
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_splat, v128, v128_load};
+        let newline = u8x16_splat(b'\n');
+        let mut chunks = bytes.chunks_exact(16);
+        for chunk in &mut chunks {
+            // SAFETY: `chunk` is 16 readable bytes, and `v128_load` needs no alignment.
+            let vector = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
+            let newlines = u8x16_bitmask(u8x16_eq(vector, newline));
+            let high = u8x16_bitmask(vector);
+            if newlines != 0 {
+                let at = newlines.trailing_zeros();
+                let before = high & ((1u16 << at) - 1);
+                return (Some(offset + at as usize), ascii && before == 0);
+            }
+            ascii &= high == 0;
+            offset += 16;
+        }
+    }
+    for &byte in &bytes[offset..] {
+        if byte == b'\n' {
+            return (Some(offset), ascii);
+        }
+        ascii &= byte.is_ascii();
+        offset += 1;
+    }
+    (None, ascii)
+}
+
+/// The `\n` bytes in `bytes`.
+fn count_newlines(bytes: &[u8]) -> usize {
+    let mut count = 0;
+    let mut offset = 0;
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_splat, v128, v128_load};
+        let newline = u8x16_splat(b'\n');
+        let mut chunks = bytes.chunks_exact(16);
+        for chunk in &mut chunks {
+            // SAFETY: `chunk` is 16 readable bytes, and `v128_load` needs no alignment.
+            let vector = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
+            count += u8x16_bitmask(u8x16_eq(vector, newline)).count_ones() as usize;
+            offset += 16;
+        }
+    }
+    count
+        + bytes[offset..]
+            .iter()
+            .filter(|&&byte| byte == b'\n')
+            .count()
+}
+
+/// Whether `bytes` holds a NUL byte.
+pub fn has_nul(bytes: &[u8]) -> bool {
+    let mut offset = 0;
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::{u8x16_all_true, u8x16_min, v128, v128_load};
+        let mut chunks = bytes.chunks_exact(64);
+        for chunk in &mut chunks {
+            // SAFETY: `chunk` is 64 readable bytes, and `v128_load` needs no alignment.
+            let [a, b, c, d] =
+                [0, 16, 32, 48].map(|at| unsafe { v128_load(chunk[at..].as_ptr().cast::<v128>()) });
+            if !u8x16_all_true(u8x16_min(u8x16_min(a, b), u8x16_min(c, d))) {
+                return true;
+            }
+            offset += 64;
+        }
+    }
+    bytes[offset..].contains(&0)
 }

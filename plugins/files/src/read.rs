@@ -1,15 +1,13 @@
 //! `Read`: a text file, or a window of its lines, with line numbers.
 
-use std::fs::{self, File};
-use std::io::{BufReader, Read as _, Seek as _};
-
 use agent_plugin_sdk::serde_json::{Value, json};
 use agent_plugin_sdk::{Tool, host};
 use serde::Deserialize;
 
-use crate::lines::LineReader;
+use crate::direct::Reader;
+use crate::lines::{Line, LineReader, count_chars, has_nul, scan_line};
 use crate::read_state;
-use crate::target::{self, Target};
+use crate::target::{self, Located};
 
 /// Lines shown when no `limit` is given.
 pub const DEFAULT_LIMIT: u64 = 2000;
@@ -24,8 +22,6 @@ const SNIFF_BYTES: usize = 8 * 1024;
 /// After the window, lines are counted to the end only in files up to this size, so paging
 /// through a huge file does not scan all of it on every call.
 const COUNT_REST_MAX_BYTES: u64 = 64 * 1024 * 1024;
-/// Read buffer size: large reads mean few calls into the host.
-const BUFFER_BYTES: usize = 256 * 1024;
 
 /// The input of `Read`.
 #[derive(Debug, Deserialize)]
@@ -88,15 +84,22 @@ impl Tool for Read {
     }
 
     fn call(input: ReadInput) -> Result<String, String> {
-        let target = target::locate(&input.file_path)?;
-        read(&target, input.offset, input.limit)
+        let located = target::locate_in_workspace(&input.file_path)?;
+        read(&located, input.offset, input.limit)
     }
 }
 
-fn read(target: &Target, offset: Option<u64>, limit: Option<u64>) -> Result<String, String> {
+fn read(located: &Located, offset: Option<u64>, limit: Option<u64>) -> Result<String, String> {
+    let target = &located.target;
     let shown = target::display(&target.shown);
-    let meta =
-        fs::metadata(&target.real).map_err(|error| target::io_error(&error, &target.shown))?;
+    // Resolving symlinks already looked the file itself up, unless it ended elsewhere.
+    let meta = match located.stat {
+        Some(stat) => stat,
+        None => located
+            .workspace
+            .stat(&target.real)
+            .map_err(|error| target::io_error(&error, &target.shown))?,
+    };
     if meta.is_dir() {
         return Err(format!(
             "{shown} is a directory, not a file. To see what it contains, use Glob (for example \
@@ -108,9 +111,9 @@ fn read(target: &Target, offset: Option<u64>, limit: Option<u64>) -> Result<Stri
             "{shown} is not a regular file (it is a device, socket or pipe), so it cannot be read."
         ));
     }
-    let file = open_text(target, &shown)?;
+    let file = open_text(located, &shown, meta.size)?;
     let remember = |text: String| -> String {
-        match read_state::remember(&target.real, &meta) {
+        match read_state::remember_stat(&target.real, &meta) {
             Ok(()) => text,
             Err(error) => {
                 host::warn(&format!("could not record the read of {shown}: {error}"));
@@ -121,36 +124,36 @@ fn read(target: &Target, offset: Option<u64>, limit: Option<u64>) -> Result<Stri
             }
         }
     };
-    if meta.len() == 0 {
+    if meta.size == 0 {
         return Ok(remember(format!("(The file {shown} exists but is empty.)")));
     }
-    if meta.len() > MAX_WHOLE_FILE_BYTES && offset.is_none() && limit.is_none() {
+    if meta.size > MAX_WHOLE_FILE_BYTES && offset.is_none() && limit.is_none() {
         return Err(format!(
             "{shown} is {} KB, more than the {} KB Read returns at once. Read it in pages with \
              offset and limit (for example offset 1, limit {DEFAULT_LIMIT}), or search it with Grep.",
-            meta.len().div_ceil(1024),
+            meta.size.div_ceil(1024),
             MAX_WHOLE_FILE_BYTES / 1024
         ));
     }
-    let mut lines = LineReader::new(BufReader::with_capacity(BUFFER_BYTES, file));
+    let mut lines = LineReader::new(file);
     let window = Window::new(offset, limit);
-    let page = page(&mut lines, &window, meta.len())
+    let page = page(&mut lines, &window, meta.size)
         .map_err(|error| target::io_error(&error, &target.shown))?;
     Ok(remember(page.render(&shown, &window)))
 }
 
 /// Opens the file positioned at its start, refusing binary files (a NUL byte among the
-/// first [`SNIFF_BYTES`], the test git and ripgrep use too).
-fn open_text(target: &Target, shown: &str) -> Result<File, String> {
+/// first [`SNIFF_BYTES`], the test git and ripgrep use too). `size` is what a stat said
+/// the file holds.
+fn open_text(located: &Located, shown: &str, size: u64) -> Result<Reader, String> {
+    let target = &located.target;
     let io_error = |error: std::io::Error| target::io_error(&error, &target.shown);
-    let mut file = File::open(&target.real).map_err(io_error)?;
-    let mut sniff = Vec::with_capacity(SNIFF_BYTES);
-    (&mut file)
-        .take(SNIFF_BYTES as u64)
-        .read_to_end(&mut sniff)
+    let mut file = located
+        .workspace
+        .open_read(&target.real, size)
         .map_err(io_error)?;
-    file.rewind().map_err(io_error)?;
-    if sniff.contains(&0) {
+    // Peeked, not consumed: the lines are read from the same buffer, with no rewind.
+    if has_nul(file.peek_head(SNIFF_BYTES).map_err(io_error)?) {
         return Err(format!(
             "{shown} is a binary file (it contains NUL bytes), so it cannot be shown as text. \
              Inspect it with Bash instead (for example `file` or `xxd | head`)."
@@ -214,45 +217,82 @@ fn page<R: std::io::BufRead>(
     // Enough bytes for MAX_LINE_CHARS characters of up to 4 bytes, plus one more character
     // so a cut is always visible.
     let keep = MAX_LINE_CHARS * 4 + 4;
-    let mut text = String::new();
+    // Room for the lines and, at a guess, their numbers: the text seldom has to grow, and
+    // asks for little more memory than it needs (growing the memory costs a host call).
+    let file_len_bytes = usize::try_from(file_len).unwrap_or(usize::MAX);
+    let estimate = file_len_bytes
+        .saturating_add(file_len_bytes / 4)
+        .saturating_add(64)
+        .min(MAX_OUTPUT_BYTES + 1024);
+    let mut text = Text(Vec::with_capacity(estimate));
+    let mut line = Line::default();
     let mut shown = 0;
+    // Set when the output cap stops the page: the line that did not fit was consumed.
     let mut capped = false;
-    while shown < window.limit {
-        let Some(line) = lines.next_line(keep)? else {
+    'lines: while shown < window.limit {
+        // Every line that lies whole in the read buffer, straight from it.
+        let buffer = lines.buffered()?;
+        let mut used = 0;
+        while shown < window.limit {
+            let rest = &buffer[used..];
+            let (Some(end), ascii) = scan_line(rest) else {
+                break;
+            };
+            // As `LineReader::next_line` reads it: a `\r` before the `\n` dropped, the head
+            // cut to `keep` bytes, the characters counted on the whole line.
+            let whole = &rest[..end];
+            let body = whole.strip_suffix(b"\r").unwrap_or(whole);
+            let chars = if ascii { body.len() } else { count_chars(body) };
+            let head = &body[..body.len().min(keep)];
+            used += end + 1;
+            if !text.push_line(before + shown + 1, head, chars, ascii) {
+                capped = true;
+                break;
+            }
+            shown += 1;
+        }
+        lines.consume(used);
+        if capped {
+            break 'lines;
+        }
+        if shown == window.limit {
+            break;
+        }
+        // A line that is not whole in the buffer (or the end of the file): read it the
+        // general way.
+        if !lines.next_line(&mut line, keep)? {
             return Ok(Page {
-                text,
+                text: text.finish(),
                 shown,
                 before,
                 more: false,
                 total: Some(before + shown),
                 capped,
             });
-        };
-        let number = before + shown + 1;
-        let rendered = render_line(number, &line.head, line.chars);
-        if !text.is_empty() && text.len() + rendered.len() + 1 > MAX_OUTPUT_BYTES {
+        }
+        if !text.push_line(before + shown + 1, &line.head, line.chars, false) {
             capped = true;
-            // This line was consumed but not shown: count it as the first of the rest.
-            let rest = if file_len <= COUNT_REST_MAX_BYTES {
-                Some(lines.count_rest()? as u64 + 1)
-            } else {
-                None
-            };
-            let total = rest.map(|rest| before + shown + rest);
-            return Ok(Page {
-                text,
-                shown,
-                before,
-                more: true,
-                total,
-                capped,
-            });
+            break 'lines;
         }
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(&rendered);
         shown += 1;
+    }
+    if capped {
+        // The line that did not fit was consumed but not shown: count it as the first of
+        // the rest.
+        let rest = if file_len <= COUNT_REST_MAX_BYTES {
+            Some(lines.count_rest()? as u64 + 1)
+        } else {
+            None
+        };
+        let total = rest.map(|rest| before + shown + rest);
+        return Ok(Page {
+            text: text.finish(),
+            shown,
+            before,
+            more: true,
+            total,
+            capped,
+        });
     }
     let (more, total) = if file_len <= COUNT_REST_MAX_BYTES {
         let rest = lines.count_rest()? as u64;
@@ -261,7 +301,7 @@ fn page<R: std::io::BufRead>(
         (lines.skip_line()?, None)
     };
     Ok(Page {
-        text,
+        text: text.finish(),
         shown,
         before,
         more,
@@ -270,24 +310,90 @@ fn page<R: std::io::BufRead>(
     })
 }
 
-/// `N<TAB>text`, the text decoded lossily and cut at [`MAX_LINE_CHARS`] with a marker.
-fn render_line(number: u64, head: &[u8], chars: usize) -> String {
-    let decoded = String::from_utf8_lossy(head);
-    let mut out = format!("{number}\t");
-    let chars = chars.max(decoded.chars().count());
-    if chars > MAX_LINE_CHARS {
-        out.extend(decoded.chars().take(MAX_LINE_CHARS));
-        out.push_str(&format!(
-            " … [line cut: {MAX_LINE_CHARS} of {chars} characters shown]"
-        ));
-    } else {
-        out.push_str(&decoded);
+/// The numbered lines, joined with `\n`, built as bytes (every piece valid UTF-8).
+struct Text(Vec<u8>);
+
+impl Text {
+    /// Appends `N<TAB>text` (after a `\n` unless it is the first line): the head decoded
+    /// lossily and cut at [`MAX_LINE_CHARS`] characters with a marker, `chars` being the
+    /// whole line's. `ascii` says the head is known to be ASCII. Returns false, appending
+    /// nothing, when the line would take the text over [`MAX_OUTPUT_BYTES`] (the first line
+    /// always goes in).
+    fn push_line(&mut self, number: u64, head: &[u8], chars: usize, ascii: bool) -> bool {
+        let out = &mut self.0;
+        let start = out.len();
+        if start != 0 {
+            out.push(b'\n');
+        }
+        push_number(out, number);
+        out.push(b'\t');
+        if ascii && chars <= MAX_LINE_CHARS {
+            out.extend_from_slice(head);
+        } else {
+            push_text(out, head, chars);
+        }
+        if start != 0 && out.len() > MAX_OUTPUT_BYTES {
+            out.truncate(start);
+            return false;
+        }
+        true
     }
-    out
+
+    fn finish(self) -> String {
+        String::from_utf8(self.0)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+    }
+}
+
+/// Appends the line `head` decoded lossily, cut at [`MAX_LINE_CHARS`] with a marker.
+fn push_text(out: &mut Vec<u8>, head: &[u8], chars: usize) {
+    // Checked the fast way first: lossy decoding inspects even valid text byte by byte.
+    let decoded = match std::str::from_utf8(head) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(head),
+    };
+    // `chars` counts the whole line; valid UTF-8 in its head cannot hold more characters,
+    // only replacement characters for invalid bytes can.
+    let chars = match decoded {
+        std::borrow::Cow::Borrowed(_) => chars,
+        std::borrow::Cow::Owned(_) => chars.max(decoded.chars().count()),
+    };
+    if chars > MAX_LINE_CHARS {
+        let cut = decoded
+            .char_indices()
+            .nth(MAX_LINE_CHARS)
+            .map_or(decoded.len(), |(at, _)| at);
+        out.extend_from_slice(&decoded.as_bytes()[..cut]);
+        out.extend_from_slice(
+            format!(" … [line cut: {MAX_LINE_CHARS} of {chars} characters shown]").as_bytes(),
+        );
+    } else {
+        out.extend_from_slice(decoded.as_bytes());
+    }
+}
+
+/// Appends `number` in decimal.
+fn push_number(out: &mut Vec<u8>, number: u64) {
+    // 32-bit division by 10 compiles to a multiplication; 64-bit is a real division here.
+    let Ok(mut number) = u32::try_from(number) else {
+        out.extend_from_slice(number.to_string().as_bytes());
+        return;
+    };
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 impl Page {
-    fn render(&self, shown_path: &str, window: &Window) -> String {
+    fn render(self, shown_path: &str, window: &Window) -> String {
         if self.shown == 0 {
             let total = self.before;
             return format!(
@@ -298,7 +404,7 @@ impl Page {
             );
         }
         if !self.more {
-            return self.text.clone();
+            return self.text;
         }
         let first = self.before + 1;
         let last = self.before + self.shown;

@@ -13,6 +13,8 @@ use std::time::UNIX_EPOCH;
 use agent_plugin_sdk::{state, tool_use_error};
 use serde::{Deserialize, Serialize};
 
+use crate::direct::Stat;
+
 /// What a file looked like when the model last saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {
@@ -38,6 +40,15 @@ impl Stamp {
         Self {
             mtime_ns,
             size: meta.len(),
+        }
+    }
+
+    /// The stamp of a file as a direct lookup describes it: the same value [`Stamp::of`]
+    /// gives for the same file (std reports the modification time as this timestamp).
+    pub fn of_stat(stat: &Stat) -> Self {
+        Self {
+            mtime_ns: Some(i64::try_from(stat.mtime_ns).unwrap_or(i64::MAX)),
+            size: stat.size,
         }
     }
 }
@@ -69,6 +80,11 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// Records that the model now knows `path` as `meta` describes it.
 pub fn remember(path: &Path, meta: &Metadata) -> Result<(), String> {
     state::set(&key(path), &Stamp::of(meta))
+}
+
+/// Records that the model now knows `path` as `stat` describes it.
+pub fn remember_stat(path: &Path, stat: &Stat) -> Result<(), String> {
+    state::set(&key(path), &Stamp::of_stat(stat))
 }
 
 /// Checks that `path` (which exists, as `meta` describes it) was read in this session and

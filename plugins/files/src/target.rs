@@ -22,6 +22,8 @@ use std::path::{Component, Path, PathBuf};
 
 use agent_plugin_sdk::{host, paths};
 
+use crate::direct::{Stat, Workspace};
+
 /// Longest path accepted, in bytes (Linux's `PATH_MAX`).
 const MAX_PATH_BYTES: usize = 4096;
 /// Longest single file or directory name accepted, in bytes (Linux's `NAME_MAX`).
@@ -40,15 +42,36 @@ pub struct Target {
 
 /// Locates `input` inside the workspace, or says in words why it cannot be used.
 pub fn locate(input: &str) -> Result<Target, String> {
+    locate_in_workspace(input).map(|found| found.target)
+}
+
+/// What [`locate_in_workspace`] found.
+pub struct Located {
+    pub target: Target,
+    /// The workspace directory, for further lookups.
+    pub workspace: Workspace,
+    /// The stat of `target.real` when resolving looked it up and found it (not a symlink,
+    /// so it is also what following symlinks would report).
+    pub stat: Option<Stat>,
+}
+
+/// [`locate`], also handing back the open workspace and what the last lookup found, so
+/// the caller need not look the file up again.
+pub fn locate_in_workspace(input: &str) -> Result<Located, String> {
     let root = host::workspace_root();
     if root.is_empty() {
         return Err("This plugin was given no workspace, so it cannot open any file.".into());
     }
     let root = PathBuf::from(root);
-    let shown = paths::resolve(input)?;
+    let shown = paths::resolve_in(&root, input)?;
     check_length(&display(&shown))?;
-    let real = resolve_symlinks(&root, &shown)?;
-    Ok(Target { shown, real })
+    let workspace = Workspace::open(&root);
+    let (real, stat) = resolve_symlinks(&workspace, &root, &shown)?;
+    Ok(Located {
+        target: Target { shown, real },
+        workspace,
+        stat,
+    })
 }
 
 /// The message for an I/O error on `path`: the SDK's wording for the sandbox's refusals and
@@ -126,14 +149,23 @@ fn steps_of(path: &Path) -> impl Iterator<Item = Step> + '_ {
 /// `shown` (absolute, normalised, under `root`) with its symlinks resolved, component by
 /// component like `realpath`. Components that do not exist yet are kept as they are (Write
 /// may create them). A link whose target leaves the workspace is refused.
-fn resolve_symlinks(root: &Path, shown: &Path) -> Result<PathBuf, String> {
+///
+/// Also returns the stat of the resolved path when the last lookup was of it.
+fn resolve_symlinks(
+    workspace: &Workspace,
+    root: &Path,
+    shown: &Path,
+) -> Result<(PathBuf, Option<Stat>), String> {
     let tail = shown.strip_prefix(root).unwrap_or(Path::new(""));
     let mut pending: VecDeque<Step> = steps_of(tail).collect();
     let mut current = root.to_path_buf();
     let mut hops = 0;
     // Once a component is missing, nothing below it exists either: no more lookups.
     let mut missing = false;
+    // The stat of `current`, while the last lookup was of it.
+    let mut last = None;
     while let Some(step) = pending.pop_front() {
+        last = None;
         let name = match step {
             Step::Up => {
                 if current.as_path() == root {
@@ -149,8 +181,8 @@ fn resolve_symlinks(root: &Path, shown: &Path) -> Result<PathBuf, String> {
             current = next;
             continue;
         }
-        match fs::symlink_metadata(&next) {
-            Ok(meta) if meta.file_type().is_symlink() => {
+        match workspace.lstat(&next) {
+            Ok(meta) if meta.is_symlink() => {
                 hops += 1;
                 if hops > MAX_SYMLINK_HOPS {
                     return Err(format!(
@@ -188,7 +220,10 @@ fn resolve_symlinks(root: &Path, shown: &Path) -> Result<PathBuf, String> {
                     }
                 }
             }
-            Ok(_) => current = next,
+            Ok(meta) => {
+                current = next;
+                last = Some(meta);
+            }
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 missing = true;
                 current = next;
@@ -196,7 +231,7 @@ fn resolve_symlinks(root: &Path, shown: &Path) -> Result<PathBuf, String> {
             Err(error) => return Err(io_error(&error, &next)),
         }
     }
-    Ok(current)
+    Ok((current, last))
 }
 
 /// True when following the relative `link` from directory `from` leaves `root`.

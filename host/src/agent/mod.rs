@@ -1,0 +1,388 @@
+//! The agent: Claude working in the user's workspace with the plugin tools.
+//!
+//! One task: load the user's conversation, add the prompt, then model turn → tool calls →
+//! results → model turn ... until the model ends its turn, the turn limit is reached, or
+//! the task is cancelled. Every message is written through to the history store as soon
+//! as it exists, so a recycled microVM or a crash loses nothing; the conversation stays
+//! valid for Bedrock at every step (see [`conversation`]).
+
+pub mod conversation;
+pub mod prompt;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use futures_util::future::BoxFuture;
+use serde_json::json;
+
+use self::conversation::{Conversation, INTERRUPTED, Pending};
+use self::prompt::{PromptParts, system_prompt};
+use crate::model::bedrock::{Request, system_blocks};
+use crate::model::{BedrockModel, Block, ModelError, ToolsConfig, Usage};
+use crate::plugins::{CallContext, PluginSet};
+use crate::server::{Answer, Job, JobRunner, ProgressEvent};
+use crate::session::history::HistoryStore;
+use crate::session::{SessionState, workspace_dir_name};
+
+/// How the agent works.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    /// Model turns per task before it stops.
+    pub max_turns: u32,
+    /// Longest tool result passed to the model, in characters; longer ones are cut.
+    pub max_tool_result_chars: usize,
+    /// Extra system-prompt text from the operator.
+    pub operator_prompt: Option<String>,
+    /// Estimated conversation size (tokens) above which the oldest turns are dropped.
+    pub context_budget_tokens: usize,
+    /// Where per-user plugin state is kept (`<state_dir>/sessions/<user>/`).
+    pub state_dir: PathBuf,
+}
+
+impl AgentSettings {
+    /// Defaults with state under `state_dir`.
+    pub fn new(state_dir: PathBuf) -> Self {
+        Self {
+            max_turns: 30,
+            max_tool_result_chars: 60_000,
+            operator_prompt: None,
+            context_budget_tokens: 150_000,
+            state_dir,
+        }
+    }
+}
+
+/// The agent; cheap to clone. It is the server's [`JobRunner`].
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    plugins: Arc<PluginSet>,
+    model: BedrockModel,
+    tools: ToolsConfig,
+    tool_names: Vec<String>,
+    history: Arc<dyn HistoryStore>,
+    settings: AgentSettings,
+    /// Conversations of users whose task is not running (the running task owns its own).
+    conversations: Mutex<HashMap<String, Conversation>>,
+    /// Plugin state per user (what was read, ...), persisted under the state dir.
+    sessions: Mutex<HashMap<String, Arc<SessionState>>>,
+}
+
+impl Agent {
+    /// An agent using `plugins`' tools through `model`, remembering in `history`.
+    pub fn new(
+        plugins: Arc<PluginSet>,
+        model: BedrockModel,
+        history: Arc<dyn HistoryStore>,
+        settings: AgentSettings,
+    ) -> anyhow::Result<Self> {
+        let specs = plugins.tools().specs();
+        let tools = ToolsConfig::new(&specs)?;
+        let tool_names = specs.iter().map(|s| s.name.clone()).collect();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                plugins,
+                model,
+                tools,
+                tool_names,
+                history,
+                settings,
+                conversations: Mutex::new(HashMap::new()),
+                sessions: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Forgets `user_key`'s conversation (`/new`).
+    pub async fn forget(&self, user_key: &str) -> anyhow::Result<()> {
+        lock(&self.inner.conversations).remove(user_key);
+        self.inner.history.clear(user_key).await
+    }
+}
+
+impl JobRunner for Agent {
+    fn run(&self, job: Job) -> BoxFuture<'static, anyhow::Result<Answer>> {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.run(job).await })
+    }
+}
+
+impl Inner {
+    async fn run(self: Arc<Self>, job: Job) -> anyhow::Result<Answer> {
+        let mut conversation = self.take_conversation(&job.user_key).await?;
+        let result = self.work(&job, &mut conversation).await;
+        // Whatever happened, the stored conversation stays valid and complete.
+        conversation.answer_dangling_tool_uses();
+        let saved = self.save(&job.user_key, &mut conversation).await;
+        lock(&self.conversations).insert(job.user_key.clone(), conversation);
+        let (answer, usage) = result?;
+        saved?;
+        tracing::info!(
+            task = %job.task_id,
+            input_tokens = usage.input_tokens,
+            output_tokens = usage.output_tokens,
+            cache_read_tokens = usage.cache_read_tokens,
+            cache_write_tokens = usage.cache_write_tokens,
+            requests = usage.requests,
+            "task finished"
+        );
+        Ok(Answer {
+            text: answer,
+            usage: json!(usage),
+        })
+    }
+
+    async fn work(
+        &self,
+        job: &Job,
+        conversation: &mut Conversation,
+    ) -> anyhow::Result<(String, Usage)> {
+        let session = self.session_state(&job.user_key)?;
+        let stop = cancel_flag(job);
+        let context = CallContext::new(job.workspace.clone(), session).with_cancel(stop);
+        let system = system_blocks(&self.system_prompt(job, &context).await);
+
+        conversation.push_user_text(&job.prompt);
+        let dropped = conversation.compact(self.settings.context_budget_tokens);
+        if dropped > 0 {
+            tracing::info!(dropped, "conversation compacted to fit the context");
+        }
+        self.save(&job.user_key, conversation).await?;
+
+        let mut usage = Usage::default();
+        let progress = job.progress.clone();
+        let on_text = move |text: &str| {
+            progress.send(ProgressEvent::Text {
+                text: text.to_string(),
+            })
+        };
+        for turn_number in 1..=self.settings.max_turns {
+            let request = Request {
+                system: &system,
+                tools: &self.tools,
+                messages: conversation.sdk_messages(),
+            };
+            let turn = match self.model.turn(&request, &on_text, &job.cancel).await {
+                Ok(turn) => turn,
+                Err(ModelError::Cancelled) => anyhow::bail!("the task was cancelled"),
+                Err(error) => return Err(anyhow::anyhow!(error)),
+            };
+            usage += turn.usage;
+            let calls: Vec<(String, String, serde_json::Value)> = turn
+                .message
+                .content
+                .iter()
+                .filter_map(|block| match block {
+                    Block::ToolUse { id, name, input } => {
+                        Some((id.clone(), name.clone(), input.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let text = answer_text(&turn.message.content);
+            conversation.push_assistant(turn.message);
+            self.save(&job.user_key, conversation).await?;
+            if calls.is_empty() {
+                return Ok((finish(text, &turn.stop_reason), usage));
+            }
+            let results = self.call_tools(job, &context, calls).await;
+            conversation.push_user_blocks(results);
+            self.save(&job.user_key, conversation).await?;
+            if job.cancel.is_cancelled() {
+                anyhow::bail!("the task was cancelled");
+            }
+            tracing::debug!(turn = turn_number, "turn done");
+        }
+        Ok((
+            format!(
+                "I stopped after {} model turns, the limit for one task, before finishing. \
+                 Send another message to let me continue where I stopped.",
+                self.settings.max_turns
+            ),
+            usage,
+        ))
+    }
+
+    /// Runs the calls of one model turn in order; every call gets exactly one result.
+    async fn call_tools(
+        &self,
+        job: &Job,
+        context: &CallContext,
+        calls: Vec<(String, String, serde_json::Value)>,
+    ) -> Vec<Block> {
+        let mut results = Vec::with_capacity(calls.len());
+        for (id, name, input) in calls {
+            if job.cancel.is_cancelled() {
+                results.push(Block::ToolResult {
+                    tool_use_id: id,
+                    content: INTERRUPTED.into(),
+                    is_error: true,
+                });
+                continue;
+            }
+            let input = input.to_string();
+            job.progress.send(ProgressEvent::ToolStarted {
+                tool: name.clone(),
+                input: input.clone(),
+            });
+            let outcome = self.plugins.call_tool(&name, &input, context).await;
+            let is_error = outcome.is_error();
+            job.progress.send(ProgressEvent::ToolFinished {
+                tool: name.clone(),
+                is_error,
+            });
+            tracing::info!(task = %job.task_id, tool = %name, is_error, "tool call");
+            let content = cut(outcome.text(), self.settings.max_tool_result_chars);
+            results.push(Block::ToolResult {
+                tool_use_id: id,
+                content,
+                is_error,
+            });
+        }
+        results
+    }
+
+    async fn system_prompt(&self, job: &Job, context: &CallContext) -> String {
+        let mut guidance = Vec::new();
+        for policy in self.plugins.policies() {
+            let name = policy.identity().name.clone();
+            let (policy, context) = (policy.clone(), context.clone());
+            if let Ok(text) = tokio::task::spawn_blocking(move || policy.guidance(&context)).await {
+                guidance.push((name, text));
+            }
+        }
+        let tools: Vec<&str> = self.tool_names.iter().map(String::as_str).collect();
+        system_prompt(&PromptParts {
+            workspace: &job.workspace,
+            tools: &tools,
+            guidance: &guidance,
+            operator: self.settings.operator_prompt.as_deref(),
+        })
+    }
+
+    async fn take_conversation(&self, user_key: &str) -> anyhow::Result<Conversation> {
+        if let Some(conversation) = lock(&self.conversations).remove(user_key) {
+            return Ok(conversation);
+        }
+        let messages = self
+            .history
+            .load(user_key)
+            .await
+            .with_context(|| format!("cannot load the conversation of user {user_key}"))?;
+        Ok(Conversation::from_history(messages))
+    }
+
+    async fn save(&self, user_key: &str, conversation: &mut Conversation) -> anyhow::Result<()> {
+        let result = match conversation.pending() {
+            Pending::Nothing => return Ok(()),
+            Pending::Append(messages) => self.history.append(user_key, messages).await,
+            Pending::Replace(messages) => self.history.replace(user_key, messages).await,
+        };
+        result.with_context(|| format!("cannot save the conversation of user {user_key}"))?;
+        conversation.saved();
+        Ok(())
+    }
+
+    fn session_state(&self, user_key: &str) -> anyhow::Result<Arc<SessionState>> {
+        let mut sessions = lock(&self.sessions);
+        if let Some(state) = sessions.get(user_key) {
+            return Ok(state.clone());
+        }
+        let file = self
+            .settings
+            .state_dir
+            .join("sessions")
+            .join(workspace_dir_name(user_key))
+            .join("plugin-state.json");
+        let state = Arc::new(SessionState::persistent(file)?);
+        sessions.insert(user_key.to_string(), state.clone());
+        Ok(state)
+    }
+}
+
+/// A flag plugin calls watch, set when the job is cancelled.
+fn cancel_flag(job: &Job) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let (set, cancel) = (flag.clone(), job.cancel.clone());
+    tokio::spawn(async move {
+        cancel.cancelled().await;
+        set.store(true, Ordering::Relaxed);
+    });
+    flag
+}
+
+fn answer_text(content: &[Block]) -> String {
+    content
+        .iter()
+        .filter_map(|block| match block {
+            Block::Text { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The final answer, with a note when the model stopped for another reason than finishing.
+fn finish(text: String, stop_reason: &str) -> String {
+    let note = match stop_reason {
+        "end_turn" | "stop_sequence" | "tool_use" => None,
+        "max_tokens" => Some("(The answer was cut at the model's output limit.)"),
+        "guardrail_intervened" | "content_filtered" => {
+            Some("(The model's answer was blocked by a content filter.)")
+        }
+        "model_context_window_exceeded" => {
+            Some("(The conversation is too long for the model; start a new one with /new.)")
+        }
+        _ => None,
+    };
+    match (text.trim().is_empty(), note) {
+        (true, Some(note)) => note.to_string(),
+        (true, None) => "(The model finished without a text answer.)".to_string(),
+        (false, Some(note)) => format!("{text}\n\n{note}"),
+        (false, None) => text,
+    }
+}
+
+/// Cuts `text` to `max` characters with a note saying so.
+fn cut(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(max).collect();
+    format!(
+        "{kept}\n\n[... {} more characters cut: the result was too long. Narrow the request (offset/limit, a more specific pattern) to see the rest.]",
+        count - max
+    )
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_results_are_cut_with_a_note() {
+        assert_eq!(cut("short", 10), "short");
+        let long = cut(&"é".repeat(20), 5);
+        assert!(long.starts_with("ééééé\n\n[... 15 more characters cut"));
+    }
+
+    #[test]
+    fn stop_reasons_other_than_finishing_are_explained() {
+        assert_eq!(finish("done".into(), "end_turn"), "done");
+        assert!(finish("partial".into(), "max_tokens").contains("output limit"));
+        assert!(finish(String::new(), "content_filtered").contains("content filter"));
+    }
+}

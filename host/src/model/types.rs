@@ -1,0 +1,62 @@
+//! The conversation as the host keeps it: its own types (serde, stable, storable), mapped
+//! to the SDK's types only at the edge (`bedrock.rs`). Histories are stored in this shape.
+
+use serde::{Deserialize, Serialize};
+
+/// Who said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The user, or the host answering tool calls on the user's side.
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// One message of the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who said it.
+    pub role: Role,
+    /// What was said, in order.
+    pub content: Vec<Block>,
+}
+
+/// One content block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Block {
+    /// Plain text.
+    Text {
+        /// The text (never empty when sent to Bedrock).
+        text: String,
+    },
+    /// The model calls a tool.
+    ToolUse {
+        /// Pairs the call with its result.
+        id: String,
+        /// The tool's name.
+        name: String,
+        /// The input object.
+        input: serde_json::Value,
+    },
+    /// The result of a tool call (in the next user message).
+    ToolResult {
+        /// The `id` of the call it answers.
+        tool_use_id: String,
+        /// The text the model sees.
+        content: String,
+        /// True for an error result.
+        is_error: bool,
+    },
+}
+
+impl Message {
+    /// A user message with one text block.
+    pub fn user_text(text: impl Into<String>) -> Self {
+        Self {
+            role: Role::User,
+            content: vec![Block::Text { text: text.into() }],
+        }
+    }
+}

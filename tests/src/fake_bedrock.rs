@@ -1,0 +1,610 @@
+//! A scripted fake of Amazon Bedrock Runtime's Converse API, served on 127.0.0.1.
+//!
+//! Tests point the real `aws-sdk-bedrockruntime` client at [`FakeBedrock::endpoint`], so the
+//! host's production model code (request building, SigV4, retries, event-stream decoding)
+//! runs unchanged and only the service is fake. The fake speaks the real wire format:
+//! Converse answers in JSON, ConverseStream in `application/vnd.amazon.eventstream` frames
+//! (encoded by `aws-smithy-eventstream`, the SDK's own codec), and errors carry the
+//! `x-amzn-ErrorType` header the SDK uses to pick the error variant.
+//!
+//! Each request, to either endpoint, records its body and consumes the next [`Step`] of the
+//! script. An exhausted script answers `500 InternalServerException` with the message
+//! [`SCRIPT_EXHAUSTED`], so a test that sends more requests than it scripted fails loudly.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use aws_smithy_eventstream::frame::write_message_to;
+use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue as HttpHeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+/// The message of the error answered once the script has no steps left.
+pub const SCRIPT_EXHAUSTED: &str = "fake bedrock: script exhausted";
+
+/// The `latencyMs` every answer reports: fixed, so recorded metrics are deterministic.
+pub const LATENCY_MS: u64 = 100;
+
+/// The scripted Bedrock server. It stops when dropped.
+pub struct FakeBedrock {
+    addr: SocketAddr,
+    state: Shared,
+    server: JoinHandle<()>,
+}
+
+/// One request as the fake received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// Which endpoint was called.
+    pub operation: Operation,
+    /// The model id from the path, percent-decoded (`us.anthropic...-v1:0`, not `%3A0`).
+    pub model_id: String,
+    /// The request body; a body that is not JSON is kept as a JSON string of its text.
+    pub body: Value,
+    /// The body exactly as sent (for byte-level checks such as a stable cached prefix).
+    pub raw: String,
+}
+
+/// The Converse endpoint a request went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `POST /model/{modelId}/converse`.
+    Converse,
+    /// `POST /model/{modelId}/converse-stream`.
+    ConverseStream,
+}
+
+/// What the fake does with one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// A normal answer, as JSON or as an event stream depending on the endpoint.
+    Reply(Turn),
+    /// An HTTP error as the real service sends it: `status`, `x-amzn-ErrorType: error_type`
+    /// and `{"message": message}`.
+    Error {
+        status: u16,
+        error_type: String,
+        message: String,
+    },
+    /// Waits `delay` before answering with `then`; other requests are served meanwhile.
+    Slow { delay: Duration, then: Turn },
+    /// On converse-stream: a valid `messageStart` frame, then a frame whose checksum is
+    /// wrong. On converse: a 200 with truncated JSON.
+    MalformedStream,
+    /// On converse-stream: the first `after_events` events of [`interrupted_turn`], then an
+    /// exception frame (`:message-type: exception`). The frame names the error in
+    /// lowerCamelCase as the real service does (`ThrottlingException` is sent as
+    /// `throttlingException`), so either spelling may be given. On converse: an HTTP error
+    /// of that type.
+    StreamException {
+        after_events: usize,
+        error_type: String,
+        message: String,
+    },
+}
+
+/// One assistant answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    /// The content blocks, in order.
+    pub content: Vec<FakeBlock>,
+    /// `end_turn`, `tool_use`, `max_tokens`, ... (any string: unknown ones are allowed).
+    pub stop_reason: String,
+    /// The token counts reported for this answer.
+    pub usage: Usage,
+}
+
+/// One content block of an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FakeBlock {
+    /// Text; streamed as several `text` deltas.
+    Text(String),
+    /// A tool call; streamed as a `contentBlockStart` and its input JSON in fragments.
+    ToolUse {
+        /// `toolUseId`, which the next request's `toolResult` must repeat.
+        id: String,
+        /// The tool's name.
+        name: String,
+        /// The tool input (an object).
+        input: Value,
+    },
+}
+
+/// Token counts; `totalTokens` is reported as the sum of all four.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// `inputTokens`: input not read from or written to the prompt cache.
+    pub input: u64,
+    /// `outputTokens`.
+    pub output: u64,
+    /// `cacheReadInputTokens`.
+    pub cache_read: u64,
+    /// `cacheWriteInputTokens`.
+    pub cache_write: u64,
+}
+
+impl Turn {
+    /// A text answer that ends the turn (`end_turn`).
+    pub fn text(t: &str) -> Turn {
+        Turn {
+            content: vec![FakeBlock::Text(t.to_string())],
+            stop_reason: "end_turn".to_string(),
+            usage: Usage::default(),
+        }
+    }
+
+    /// One tool call (`tool_use`).
+    pub fn tool_use(id: &str, name: &str, input: Value) -> Turn {
+        Turn::tool_uses(vec![(id, name, input)])
+    }
+
+    /// Several tool calls in one answer (`tool_use`), as models do for parallel calls.
+    pub fn tool_uses(calls: Vec<(&str, &str, Value)>) -> Turn {
+        let content = calls
+            .into_iter()
+            .map(|(id, name, input)| FakeBlock::ToolUse {
+                id: id.to_string(),
+                name: name.to_string(),
+                input,
+            })
+            .collect();
+        Turn {
+            content,
+            stop_reason: "tool_use".to_string(),
+            usage: Usage::default(),
+        }
+    }
+
+    /// The same answer reporting `usage`.
+    pub fn with_usage(self, usage: Usage) -> Turn {
+        Turn { usage, ..self }
+    }
+
+    /// The same answer with another stop reason (e.g. `max_tokens`).
+    pub fn with_stop_reason(self, stop_reason: &str) -> Turn {
+        Turn {
+            stop_reason: stop_reason.to_string(),
+            ..self
+        }
+    }
+}
+
+impl Step {
+    /// `429 ThrottlingException`, what Bedrock sends when a quota is hit.
+    pub fn throttle() -> Step {
+        Step::error(
+            429,
+            "ThrottlingException",
+            "Too many requests, please wait.",
+        )
+    }
+
+    /// `500 InternalServerException`.
+    pub fn server_error() -> Step {
+        Step::error(
+            500,
+            "InternalServerException",
+            "fake bedrock: internal error",
+        )
+    }
+
+    /// Any HTTP error, e.g. `Step::error(400, "ValidationException", "input is too long")`.
+    pub fn error(status: u16, error_type: &str, message: &str) -> Step {
+        Step::Error {
+            status,
+            error_type: error_type.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The answer a [`Step::StreamException`] cuts short: text, then a tool call.
+///
+/// Its events, by index: 0 `messageStart`; 1-3 text deltas; 4 `contentBlockStop`;
+/// 5 `contentBlockStart` (tool use); 6-8 input deltas; 9 `contentBlockStop`;
+/// 10 `messageStop`; 11 `metadata`. So `after_events: 7` stops inside the tool call's input.
+pub fn interrupted_turn() -> Turn {
+    let mut turn = Turn::tool_use(
+        "tooluse_interrupted",
+        "read_file",
+        json!({"path": "notes.txt"}),
+    );
+    turn.content
+        .insert(0, FakeBlock::Text("Let me look at the notes.".to_string()));
+    turn
+}
+
+impl FakeBedrock {
+    /// Starts serving `script` on an ephemeral port of 127.0.0.1.
+    pub async fn start(script: Vec<Step>) -> FakeBedrock {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("fake bedrock binds 127.0.0.1:0");
+        let addr = listener.local_addr().expect("bound address");
+        let state = Shared::default();
+        state.lock().script.extend(script);
+        let app = Router::new()
+            .route("/model/{model_id}/converse", post(converse))
+            .route("/model/{model_id}/converse-stream", post(converse_stream))
+            .fallback(unknown_operation)
+            .with_state(state.clone());
+        let server = tokio::spawn(async move {
+            // Runs until the handle aborts it on drop; it retries accept errors itself.
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeBedrock {
+            addr,
+            state,
+            server,
+        }
+    }
+
+    /// The base URL to give the SDK as `endpoint_url`, e.g. `http://127.0.0.1:40123`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().requests.clone()
+    }
+
+    /// How many scripted steps have not been consumed yet.
+    pub fn remaining(&self) -> usize {
+        self.state.lock().script.len()
+    }
+
+    /// Appends `step` to the script (for answers that depend on what the test saw).
+    pub fn push(&self, step: Step) {
+        self.state.lock().script.push_back(step);
+    }
+}
+
+impl Drop for FakeBedrock {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The script and the record, shared by the handle and the handlers.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Script>>);
+
+#[derive(Default)]
+struct Script {
+    script: VecDeque<Step>,
+    requests: Vec<Recorded>,
+}
+
+impl Shared {
+    /// Locks the state; a test that panicked while holding it leaves it usable.
+    fn lock(&self) -> MutexGuard<'_, Script> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records the request and takes its step. A body that is not JSON gets a
+    /// ValidationException without using up a step (the real service rejects it before
+    /// any model runs); an exhausted script gets [`SCRIPT_EXHAUSTED`].
+    fn take(&self, operation: Operation, model_id: String, body: &[u8]) -> Step {
+        let parsed = serde_json::from_slice::<Value>(body);
+        let mut state = self.lock();
+        state.requests.push(Recorded {
+            operation,
+            model_id,
+            body: match &parsed {
+                Ok(value) => value.clone(),
+                Err(_) => Value::String(String::from_utf8_lossy(body).into_owned()),
+            },
+            raw: String::from_utf8_lossy(body).into_owned(),
+        });
+        if let Err(err) = parsed {
+            let message = format!("fake bedrock: the request body is not JSON: {err}");
+            return Step::error(400, "ValidationException", &message);
+        }
+        state
+            .script
+            .pop_front()
+            .unwrap_or_else(|| Step::error(500, "InternalServerException", SCRIPT_EXHAUSTED))
+    }
+}
+
+async fn converse(
+    State(state): State<Shared>,
+    Path(model_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    answer(state, Operation::Converse, model_id, body).await
+}
+
+async fn converse_stream(
+    State(state): State<Shared>,
+    Path(model_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    answer(state, Operation::ConverseStream, model_id, body).await
+}
+
+/// Anything else the SDK might call: not recorded, answered as the service would.
+async fn unknown_operation() -> Response {
+    error_response(
+        404,
+        "UnknownOperationException",
+        "fake bedrock: unknown operation",
+    )
+}
+
+async fn answer(state: Shared, operation: Operation, model_id: String, body: Bytes) -> Response {
+    let step = state.take(operation, model_id, &body);
+    if let Step::Slow { delay, .. } = &step {
+        // Each connection is its own task, so sleeping here delays only this request.
+        tokio::time::sleep(*delay).await;
+    }
+    match operation {
+        Operation::Converse => converse_answer(step),
+        Operation::ConverseStream => stream_answer(step),
+    }
+}
+
+/// How a step looks on converse: a JSON answer or an HTTP error.
+fn converse_answer(step: Step) -> Response {
+    match step {
+        Step::Reply(turn) | Step::Slow { then: turn, .. } => {
+            axum::Json(converse_body(&turn)).into_response()
+        }
+        Step::Error {
+            status,
+            error_type,
+            message,
+        } => error_response(status, &error_type, &message),
+        // There is no stream to break: the nearest thing is a JSON body cut short.
+        Step::MalformedStream => (
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"output":{"message":{"role":"assistant","content":[{"te"#,
+        )
+            .into_response(),
+        Step::StreamException {
+            error_type,
+            message,
+            ..
+        } => {
+            let error_type = first_char(&error_type, char::to_uppercase);
+            error_response(status_of(&error_type), &error_type, &message)
+        }
+    }
+}
+
+/// How a step looks on converse-stream: an event stream (possibly broken) or an HTTP error.
+fn stream_answer(step: Step) -> Response {
+    match step {
+        Step::Reply(turn) | Step::Slow { then: turn, .. } => {
+            stream_response(turn_events(&turn).iter().map(|(t, p)| event_frame(t, p)))
+        }
+        Step::Error {
+            status,
+            error_type,
+            message,
+        } => error_response(status, &error_type, &message),
+        Step::MalformedStream => {
+            let first = event_frame("messageStart", &json!({"role": "assistant"}));
+            let delta = json!({"contentBlockIndex": 0, "delta": {"text": "lost"}});
+            let broken = event_frame("contentBlockDelta", &delta).map(|frame| {
+                let mut bytes = frame.to_vec();
+                if let Some(last) = bytes.last_mut() {
+                    *last ^= 0xff; // breaks the message CRC
+                }
+                Bytes::from(bytes)
+            });
+            stream_response([first, broken])
+        }
+        Step::StreamException {
+            after_events,
+            error_type,
+            message,
+        } => {
+            let events = turn_events(&interrupted_turn());
+            let frames = events.iter().take(after_events);
+            let frames = frames.map(|(t, p)| event_frame(t, p));
+            stream_response(frames.chain([exception_frame(&error_type, &message)]))
+        }
+    }
+}
+
+/// The Converse JSON answer for `turn`.
+fn converse_body(turn: &Turn) -> Value {
+    let content: Vec<Value> = turn
+        .content
+        .iter()
+        .map(|block| match block {
+            FakeBlock::Text(text) => json!({"text": text}),
+            FakeBlock::ToolUse { id, name, input } => {
+                json!({"toolUse": {"toolUseId": id, "name": name, "input": input}})
+            }
+        })
+        .collect();
+    json!({
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": turn.stop_reason,
+        "usage": usage_json(turn.usage),
+        "metrics": {"latencyMs": LATENCY_MS},
+    })
+}
+
+fn usage_json(usage: Usage) -> Value {
+    json!({
+        "inputTokens": usage.input,
+        "outputTokens": usage.output,
+        "totalTokens": usage.input + usage.output + usage.cache_read + usage.cache_write,
+        "cacheReadInputTokens": usage.cache_read,
+        "cacheWriteInputTokens": usage.cache_write,
+    })
+}
+
+/// The ConverseStream events for `turn`, as (`:event-type`, payload).
+///
+/// Text and tool input are each split into three deltas (fewer when shorter) so clients
+/// must reassemble them; a tool call with input `{}` gets no input delta at all, as the
+/// real service may send it, so clients must treat a missing input as `{}`.
+fn turn_events(turn: &Turn) -> Vec<(&'static str, Value)> {
+    let mut events = vec![("messageStart", json!({"role": "assistant"}))];
+    for (index, block) in turn.content.iter().enumerate() {
+        match block {
+            FakeBlock::Text(text) => {
+                for piece in split3(text) {
+                    events.push((
+                        "contentBlockDelta",
+                        json!({"contentBlockIndex": index, "delta": {"text": piece}}),
+                    ));
+                }
+            }
+            FakeBlock::ToolUse { id, name, input } => {
+                events.push((
+                    "contentBlockStart",
+                    json!({"contentBlockIndex": index,
+                           "start": {"toolUse": {"toolUseId": id, "name": name}}}),
+                ));
+                let input = if input == &json!({}) {
+                    String::new()
+                } else {
+                    input.to_string()
+                };
+                for piece in split3(&input).into_iter().filter(|p| !p.is_empty()) {
+                    events.push((
+                        "contentBlockDelta",
+                        json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": piece}}}),
+                    ));
+                }
+            }
+        }
+        events.push(("contentBlockStop", json!({"contentBlockIndex": index})));
+    }
+    events.push(("messageStop", json!({"stopReason": turn.stop_reason})));
+    events.push((
+        "metadata",
+        json!({"usage": usage_json(turn.usage), "metrics": {"latencyMs": LATENCY_MS}}),
+    ));
+    events
+}
+
+/// Splits `text` into up to three non-empty pieces on character boundaries (one empty
+/// piece for empty text, so an empty text block still has its delta).
+fn split3(text: &str) -> Vec<&str> {
+    let chars = text.chars().count();
+    let size = chars.div_ceil(3).max(1);
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let cut = rest
+            .char_indices()
+            .nth(size)
+            .map_or(rest.len(), |(at, _)| at);
+        let (piece, tail) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = tail;
+    }
+    if pieces.is_empty() {
+        pieces.push("");
+    }
+    pieces
+}
+
+type Frame = Result<Bytes, aws_smithy_eventstream::error::Error>;
+
+fn event_frame(event_type: &str, payload: &Value) -> Frame {
+    frame(
+        vec![
+            string_header(":message-type", "event"),
+            string_header(":event-type", event_type),
+            string_header(":content-type", "application/json"),
+        ],
+        payload,
+    )
+}
+
+fn exception_frame(error_type: &str, message: &str) -> Frame {
+    frame(
+        vec![
+            string_header(":message-type", "exception"),
+            string_header(
+                ":exception-type",
+                &first_char(error_type, char::to_lowercase),
+            ),
+            string_header(":content-type", "application/json"),
+        ],
+        &json!({"message": message}),
+    )
+}
+
+fn string_header(name: &'static str, value: &str) -> Header {
+    Header::new(name, HeaderValue::String(value.to_string().into()))
+}
+
+fn frame(headers: Vec<Header>, payload: &Value) -> Frame {
+    let message = Message::new_from_parts(headers, payload.to_string());
+    let mut bytes = Vec::new();
+    write_message_to(&message, &mut bytes)?;
+    Ok(Bytes::from(bytes))
+}
+
+/// A 200 event-stream answer sending each frame as its own body chunk. If a frame cannot
+/// be encoded (e.g. an over-long scripted header), the test sees a 500 saying why.
+fn stream_response(frames: impl IntoIterator<Item = Frame>) -> Response {
+    match frames.into_iter().collect::<Result<Vec<Bytes>, _>>() {
+        Ok(frames) => (
+            [(header::CONTENT_TYPE, "application/vnd.amazon.eventstream")],
+            Body::from_stream(futures_util::stream::iter(
+                frames.into_iter().map(Ok::<_, Infallible>),
+            )),
+        )
+            .into_response(),
+        Err(err) => error_response(
+            500,
+            "InternalServerException",
+            &format!("fake bedrock: cannot encode an event-stream frame: {err}"),
+        ),
+    }
+}
+
+/// An error the way Bedrock sends it; the SDK reads the type from `x-amzn-ErrorType`.
+fn error_response(status: u16, error_type: &str, message: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, axum::Json(json!({"message": message}))).into_response();
+    let error_type = HttpHeaderValue::from_str(error_type)
+        .unwrap_or_else(|_| HttpHeaderValue::from_static("InternalServerException"));
+    response
+        .headers_mut()
+        .insert("x-amzn-ErrorType", error_type);
+    response
+}
+
+/// The HTTP status Bedrock uses for an error type (500 for types it does not list).
+fn status_of(error_type: &str) -> u16 {
+    match error_type {
+        "ValidationException" => 400,
+        "AccessDeniedException" => 403,
+        "ResourceNotFoundException" => 404,
+        "ModelTimeoutException" => 408,
+        "ModelErrorException" | "ModelStreamErrorException" => 424,
+        "ThrottlingException" | "ModelNotReadyException" => 429,
+        "ServiceUnavailableException" => 503,
+        _ => 500,
+    }
+}
+
+/// Re-cases the first character: HTTP errors are named `ThrottlingException`, in-stream
+/// exceptions `throttlingException`, and a script may use either spelling.
+fn first_char<I: Iterator<Item = char>>(name: &str, recase: fn(char) -> I) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => recase(first).chain(chars).collect(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,440 @@
+//! The agent end to end: the real server over HTTP, the real plugin components, the real
+//! Bedrock client (aws-sdk-bedrockruntime) pointed at the scripted fake on 127.0.0.1.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agent_host::agent::{Agent, AgentSettings};
+use agent_host::model::{BedrockModel, ModelSettings};
+use agent_host::server::{AppState, JobRunner, ServerSettings};
+use agent_host::session::Users;
+use agent_host::session::history::{FileHistory, HistoryStore};
+use agent_host_tests::builtin_plugins;
+use agent_host_tests::fake_bedrock::{FakeBedrock, Recorded, Step, Turn, Usage};
+use reqwest::StatusCode;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+const MODEL: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+const USER: &str = "4242";
+
+/// The production client, configured as an operator would through the AWS chain, but with
+/// the values in code (tests never touch the process environment or the network).
+fn model(fake: &FakeBedrock, streaming: bool) -> BedrockModel {
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(fake.endpoint())
+        .credentials_provider(
+            aws_sdk_bedrockruntime::config::SharedCredentialsProvider::new(
+                aws_sdk_bedrockruntime::config::Credentials::new(
+                    "test", "test", None, None, "test",
+                ),
+            ),
+        )
+        .build();
+    let mut settings = ModelSettings::new(MODEL);
+    settings.retry_base = Duration::from_millis(10);
+    settings.max_attempts = 3;
+    settings.request_timeout = Duration::from_secs(10);
+    settings.streaming = streaming;
+    BedrockModel::new(&config, settings)
+}
+
+struct Host {
+    base: String,
+    root: std::path::PathBuf,
+}
+
+impl Host {
+    /// A host whose state (history, plugin state, workspaces) lives under `root`.
+    async fn start(fake: &FakeBedrock, root: &Path) -> Self {
+        let root = root.to_path_buf();
+        let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.join("history")));
+        let agent = Agent::new(
+            builtin_plugins().clone(),
+            model(fake, true),
+            history,
+            AgentSettings::new(root.join("state")),
+        )
+        .unwrap();
+        let runner: Arc<dyn JobRunner> = Arc::new(agent);
+        let users = Arc::new(Users::new(root.join("workspaces"), [USER.to_string()]));
+        let state = AppState::new(users, Some(runner), ServerSettings::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(agent_host::server::serve(
+            listener,
+            state,
+            std::future::pending(),
+        ));
+        Self { base, root }
+    }
+
+    fn workspace(&self) -> std::path::PathBuf {
+        self.root.join("workspaces").join(USER)
+    }
+
+    async fn ask(&self, prompt: &str) -> (StatusCode, Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/invocations", self.base))
+            .body(json!({"prompt": prompt, "user_id": USER, "mode": "sync"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn ping(&self) -> String {
+        let body: Value = reqwest::get(format!("{}/ping", self.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["status"].as_str().unwrap().to_string()
+    }
+}
+
+fn usage() -> Usage {
+    Usage {
+        input: 100,
+        output: 20,
+        cache_read: 50,
+        cache_write: 10,
+    }
+}
+
+/// A small git repository with a bug in `add`.
+fn seed(workspace: &Path) {
+    std::fs::create_dir_all(workspace.join("src")).unwrap();
+    std::fs::write(
+        workspace.join("src/lib.rs"),
+        "pub fn add(a: i32, b: i32) -> i32 {\n    a - b\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        workspace.join("src/main.rs"),
+        "fn main() {\n    println!(\"{}\", demo::add(2, 3));\n}\n",
+    )
+    .unwrap();
+    std::fs::write(workspace.join("README.md"), "# demo\n\nAdds numbers.\n").unwrap();
+    let git = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(workspace)
+        .status();
+    assert!(git.is_ok_and(|s| s.success()), "git init");
+}
+
+/// Every `toolUse` of an assistant message is answered once, by id, in the next message.
+fn assert_tool_pairs(messages: &[Value]) {
+    for (index, message) in messages.iter().enumerate() {
+        if message["role"] != "assistant" {
+            continue;
+        }
+        let uses: Vec<&str> = message["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["toolUse"]["toolUseId"].as_str())
+            .collect();
+        if uses.is_empty() {
+            continue;
+        }
+        let next = &messages[index + 1];
+        assert_eq!(next["role"], "user");
+        let mut results: Vec<&str> = next["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["toolResult"]["toolUseId"].as_str())
+            .collect();
+        results.sort();
+        let mut expected = uses.clone();
+        expected.sort();
+        assert_eq!(
+            results, expected,
+            "message {index}'s tool uses are answered exactly once"
+        );
+    }
+}
+
+fn is_cache_point(block: &Value) -> bool {
+    block.get("cachePoint").is_some()
+}
+
+#[tokio::test]
+async fn a_scripted_coding_task_end_to_end() {
+    let root = tempfile::tempdir().unwrap();
+    let workspace = root.path().join("workspaces").join(USER);
+    seed(&workspace);
+    let ws = workspace.canonicalize().unwrap().display().to_string();
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::tool_use("t1", "Glob", json!({"pattern": "**/*.rs"})).with_usage(usage())),
+        Step::Reply(Turn::tool_use("t2", "Read", json!({"file_path": format!("{ws}/src/lib.rs")})).with_usage(usage())),
+        Step::Reply(
+            Turn::tool_use("t3", "Grep", json!({"pattern": "add\\(", "output_mode": "content"})).with_usage(usage()),
+        ),
+        Step::Reply(Turn::tool_use("t4", "Read", json!({"file_path": format!("{ws}/src/main.rs")})).with_usage(usage())),
+        Step::Reply(
+            Turn::tool_use(
+                "t5",
+                "Edit",
+                json!({"file_path": format!("{ws}/src/lib.rs"), "old_string": "a - b", "new_string": "a + b"}),
+            )
+            .with_usage(usage()),
+        ),
+        Step::Reply(
+            Turn::tool_uses(vec![
+                ("t6", "Write", json!({"file_path": format!("{ws}/CHANGELOG.md"), "content": "- fix add()\n"})),
+                ("t7", "Read", json!({"file_path": format!("{ws}/nope.txt")})),
+            ])
+            .with_usage(usage()),
+        ),
+        Step::Reply(Turn::tool_use("t8", "Read", json!({"file_path": format!("{ws}/src/lib.rs")})).with_usage(usage())),
+        Step::Reply(Turn::text("Fixed `add`: it subtracted. Added a CHANGELOG entry.").with_usage(usage())),
+    ])
+    .await;
+    let host = Host::start(&fake, root.path()).await;
+    let started = Instant::now();
+    let (status, body) = host.ask("add() returns wrong results, fix it").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["answer"],
+        "Fixed `add`: it subtracted. Added a CHANGELOG entry."
+    );
+    assert_eq!(body["usage"]["input_tokens"], 800);
+    assert_eq!(body["usage"]["output_tokens"], 160);
+    assert_eq!(body["usage"]["cache_read_tokens"], 400);
+    assert_eq!(body["usage"]["cache_write_tokens"], 80);
+    assert_eq!(host.ping().await, "Healthy");
+    assert!(started.elapsed() < Duration::from_secs(60));
+
+    // The workspace ends exactly as expected.
+    let ws_path = host.workspace();
+    assert_eq!(
+        std::fs::read_to_string(ws_path.join("src/lib.rs")).unwrap(),
+        "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws_path.join("CHANGELOG.md")).unwrap(),
+        "- fix add()\n"
+    );
+    assert!(
+        std::fs::read_to_string(ws_path.join("src/main.rs"))
+            .unwrap()
+            .contains("demo::add(2, 3)")
+    );
+    assert!(!ws_path.join("nope.txt").exists());
+
+    // Every request the fake saw is valid and cache-friendly.
+    let requests: Vec<Recorded> = fake.requests();
+    assert_eq!(requests.len(), 8);
+    let first = &requests[0].body;
+    let tools = first["toolConfig"]["tools"].as_array().unwrap();
+    let names: Vec<&str> = tools
+        .iter()
+        .filter_map(|t| t["toolSpec"]["name"].as_str())
+        .collect();
+    for tool in ["Read", "Write", "Edit", "Glob", "Grep"] {
+        assert!(names.contains(&tool), "{tool} offered: {names:?}");
+    }
+    assert!(
+        is_cache_point(tools.last().unwrap()),
+        "cache point after the tool specs"
+    );
+    let system = first["system"].as_array().unwrap();
+    assert!(system[0]["text"].as_str().unwrap().contains(&ws));
+    assert!(
+        is_cache_point(system.last().unwrap()),
+        "cache point after the system prompt"
+    );
+    for (index, request) in requests.iter().enumerate() {
+        assert_eq!(request.model_id, MODEL);
+        let body = &request.body;
+        assert_eq!(
+            body["system"], first["system"],
+            "request {index}: the system prompt never changes"
+        );
+        assert_eq!(
+            body["toolConfig"], first["toolConfig"],
+            "request {index}: the tool specs never change"
+        );
+        let messages = body["messages"].as_array().unwrap();
+        let last = messages.last().unwrap()["content"].as_array().unwrap();
+        assert!(
+            is_cache_point(last.last().unwrap()),
+            "request {index}: cache point at the end"
+        );
+        assert_tool_pairs(messages);
+        if index > 0 {
+            // The conversation only grows: the previous request's messages are a prefix.
+            let previous = requests[index - 1].body["messages"].as_array().unwrap();
+            for (m, (old, new)) in previous.iter().zip(messages).enumerate() {
+                let strip = |v: &Value| {
+                    let mut v = v.clone();
+                    v["content"]
+                        .as_array_mut()
+                        .unwrap()
+                        .retain(|b| !is_cache_point(b));
+                    v
+                };
+                assert_eq!(
+                    strip(old),
+                    strip(new),
+                    "request {index}, message {m} changed"
+                );
+            }
+        }
+    }
+    // Byte for byte: the system prompt and the tool specs are the same bytes in every
+    // request, and so is every earlier message (the last one only gains the moving cache
+    // point). A map serialised in a different order would break prompt caching.
+    let raw = |request: &Recorded| -> (String, String, Vec<String>) {
+        let top: std::collections::HashMap<String, Box<RawValue>> =
+            serde_json::from_str(&request.raw).unwrap();
+        let messages: Vec<Box<RawValue>> = serde_json::from_str(top["messages"].get()).unwrap();
+        (
+            top["system"].get().to_string(),
+            top["toolConfig"].get().to_string(),
+            messages.iter().map(|m| m.get().to_string()).collect(),
+        )
+    };
+    let (system0, tools0, _) = raw(&requests[0]);
+    for pair in requests.windows(2) {
+        let (system, tools, before) = raw(&pair[0]);
+        let (_, _, after) = raw(&pair[1]);
+        assert_eq!(
+            (&system, &tools),
+            (&system0, &tools0),
+            "the prefix bytes never change"
+        );
+        for (m, message) in before.iter().enumerate().take(before.len() - 1) {
+            assert_eq!(message, &after[m], "message {m} kept its bytes");
+        }
+    }
+
+    // The missing file came back as an error result the model could read.
+    let last = requests[7].body["messages"].as_array().unwrap();
+    let results = &last[last.len() - 3]["content"];
+    let missing = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["toolResult"]["toolUseId"] == "t7")
+        .unwrap();
+    assert_eq!(missing["toolResult"]["status"], "error");
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retried() {
+    let fake = FakeBedrock::start(vec![
+        Step::throttle(),
+        Step::server_error(),
+        Step::Reply(Turn::text("finally")),
+        Step::throttle(),
+        Step::Reply(Turn::text("again")),
+    ])
+    .await;
+    let root = tempfile::tempdir().unwrap();
+    let host = Host::start(&fake, root.path()).await;
+    let (status, body) = host.ask("hello").await;
+    assert_eq!(
+        (status, body["answer"].as_str()),
+        (StatusCode::OK, Some("finally")),
+        "{body}"
+    );
+    assert_eq!(body["usage"]["requests"], 3);
+    let (status, body) = host.ask("hello again").await;
+    assert_eq!(
+        (status, body["answer"].as_str()),
+        (StatusCode::OK, Some("again")),
+        "{body}"
+    );
+    assert_eq!(fake.remaining(), 0);
+}
+
+#[tokio::test]
+async fn a_malformed_stream_ends_in_a_clear_error_and_a_healthy_host() {
+    let fake = FakeBedrock::start(vec![
+        Step::MalformedStream,
+        Step::MalformedStream,
+        Step::MalformedStream,
+    ])
+    .await;
+    let root = tempfile::tempdir().unwrap();
+    let host = Host::start(&fake, root.path()).await;
+    let (status, body) = host.ask("hello").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("Bedrock failed 3 times"), "{error}");
+    assert!(
+        error.contains("malformed"),
+        "the first failure is named: {error}"
+    );
+    assert_eq!(host.ping().await, "Healthy");
+    // The user is not stuck: the next message runs (and sees a valid history).
+    fake.push(Step::Reply(Turn::text("recovered")));
+    let (status, body) = host.ask("try again").await;
+    assert_eq!(
+        (status, body["answer"].as_str()),
+        (StatusCode::OK, Some("recovered")),
+        "{body}"
+    );
+    let last = fake.requests().last().unwrap().body.clone();
+    let messages = last["messages"].as_array().unwrap();
+    assert_eq!(
+        messages.len(),
+        1,
+        "both prompts in one user message: {messages:?}"
+    );
+}
+
+#[tokio::test]
+async fn fatal_errors_say_what_to_fix() {
+    let fake = FakeBedrock::start(vec![Step::error(
+        403,
+        "AccessDeniedException",
+        "not authorized",
+    )])
+    .await;
+    let root = tempfile::tempdir().unwrap();
+    let host = Host::start(&fake, root.path()).await;
+    let (status, body) = host.ask("hello").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("bedrock:InvokeModel"), "{error}");
+    assert_eq!(fake.requests().len(), 1, "no retry for access denied");
+}
+
+#[tokio::test]
+async fn a_restarted_host_continues_the_conversation() {
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::text("first answer")),
+        Step::Reply(Turn::text("second answer")),
+    ])
+    .await;
+    let root = tempfile::tempdir().unwrap();
+    let first = Host::start(&fake, root.path()).await;
+    let (status, _) = first.ask("first question").await;
+    assert_eq!(status, StatusCode::OK);
+    // A new host on the same state dir: a new agent with nothing in memory.
+    let host = Host::start(&fake, root.path()).await;
+    let (status, body) = host.ask("second question").await;
+    assert_eq!(
+        (status, body["answer"].as_str()),
+        (StatusCode::OK, Some("second answer")),
+        "{body}"
+    );
+    let messages = fake.requests()[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let texts: Vec<&str> = messages
+        .iter()
+        .map(|m| m["content"][0]["text"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(texts, ["first question", "first answer", "second question"]);
+}
