@@ -438,3 +438,97 @@ async fn a_restarted_host_continues_the_conversation() {
         .collect();
     assert_eq!(texts, ["first question", "first answer", "second question"]);
 }
+
+#[tokio::test]
+async fn stream_mode_shows_the_agents_progress() {
+    let root = tempfile::tempdir().unwrap();
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::tool_use("g1", "Glob", json!({"pattern": "*"}))),
+        Step::Reply(Turn::text("Nothing here yet.")),
+    ])
+    .await;
+    let host = Host::start(&fake, root.path()).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/invocations", host.base))
+        .body(json!({"prompt": "what is here?", "user_id": USER, "mode": "stream"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let started = events
+        .iter()
+        .position(|e| e["type"] == "tool_started")
+        .expect("tool_started");
+    assert_eq!(events[started]["tool"], "Glob");
+    assert_eq!(
+        events[started + 1],
+        json!({"type": "tool_finished", "tool": "Glob", "is_error": false})
+    );
+    let streamed: String = events
+        .iter()
+        .filter(|e| e["type"] == "text")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        streamed, "Nothing here yet.",
+        "text deltas arrive as they stream"
+    );
+    assert_eq!(events.last().unwrap()["type"], "final");
+    assert_eq!(events.last().unwrap()["answer"], "Nothing here yet.");
+}
+
+#[tokio::test]
+async fn cancellation_stops_a_waiting_task_and_keeps_the_history_valid() {
+    let root = tempfile::tempdir().unwrap();
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::tool_use("g1", "Glob", json!({"pattern": "*"}))),
+        Step::Slow {
+            delay: Duration::from_secs(30),
+            then: Turn::text("too late"),
+        },
+        Step::Reply(Turn::text("back")),
+    ])
+    .await;
+    let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.path().join("history")));
+    let agent = Agent::new(
+        builtin_plugins().clone(),
+        model(&fake, true),
+        history.clone(),
+        AgentSettings::new(root.path().join("state")),
+    )
+    .unwrap();
+    let workspace = root.path().join("ws");
+    std::fs::create_dir_all(&workspace).unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let job = agent_host::server::Job {
+        task_id: "1".into(),
+        user_key: USER.into(),
+        session_id: None,
+        prompt: "list".into(),
+        workspace: workspace.canonicalize().unwrap(),
+        cancel: cancel.clone(),
+        progress: agent_host::server::Progress::discard(),
+    };
+    let running = tokio::spawn(agent.run(job));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fake.requests().len() < 2 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let cancelled_at = Instant::now();
+    cancel.cancel();
+    let error = running.await.unwrap().unwrap_err();
+    assert!(
+        cancelled_at.elapsed() < Duration::from_secs(5),
+        "stopped promptly"
+    );
+    assert!(format!("{error:#}").contains("cancelled"), "{error:#}");
+    // What was stored is a valid conversation: prompt, call, result.
+    let stored = history.load(USER).await.unwrap();
+    assert_eq!(stored.len(), 3, "{stored:#?}");
+}
