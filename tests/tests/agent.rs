@@ -532,3 +532,47 @@ async fn cancellation_stops_a_waiting_task_and_keeps_the_history_valid() {
     let stored = history.load(USER).await.unwrap();
     assert_eq!(stored.len(), 3, "{stored:#?}");
 }
+
+#[tokio::test]
+async fn the_turn_limit_stops_a_task_and_says_so() {
+    let root = tempfile::tempdir().unwrap();
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::tool_use("g1", "Glob", json!({"pattern": "*"}))),
+        Step::Reply(Turn::tool_use("g2", "Glob", json!({"pattern": "**"}))),
+    ])
+    .await;
+    let mut settings = AgentSettings::new(root.path().join("state"));
+    settings.max_turns = 2;
+    let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.path().join("history")));
+    let agent = Agent::new(
+        builtin_plugins().clone(),
+        model(&fake, false),
+        history,
+        settings,
+    )
+    .unwrap();
+    let workspace = root.path().join("ws");
+    std::fs::create_dir_all(&workspace).unwrap();
+    let job = agent_host::server::Job {
+        task_id: "1".into(),
+        user_key: USER.into(),
+        session_id: None,
+        prompt: "look around".into(),
+        workspace: workspace.canonicalize().unwrap(),
+        cancel: tokio_util::sync::CancellationToken::new(),
+        progress: agent_host::server::Progress::discard(),
+    };
+    let answer = agent.run(job).await.unwrap();
+    assert!(
+        answer.text.contains("I stopped after 2 model turns"),
+        "{}",
+        answer.text
+    );
+    assert_eq!(fake.requests().len(), 2);
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| r.operation == agent_host_tests::fake_bedrock::Operation::Converse),
+        "model_streaming = false uses Converse"
+    );
+}
