@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
 use sha2::{Digest as _, Sha256};
 
 use crate::agent::{Agent, AgentSettings};
@@ -180,8 +182,25 @@ fn serve(mut config: Config, port: Option<u16>) -> anyhow::Result<ExitCode> {
             max_body_bytes: config.max_body_bytes,
             shutdown_grace: config.shutdown_grace,
         };
-        let agent = build_agent(&config, Arc::new(plugins)).await?;
-        let state = AppState::new(users, Some(Arc::new(agent)), settings);
+        // The AWS client set-up (credential and region chains, TLS roots) is built while
+        // the server already answers /ping; the first task waits for it.
+        let agent = {
+            let (config, plugins) = (config.clone(), Arc::new(plugins));
+            async move {
+                build_agent(&config, plugins)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            }
+            .boxed()
+            .shared()
+        };
+        let building = agent.clone();
+        tokio::spawn(async move {
+            if let Err(error) = building.await {
+                tracing::error!("the agent could not be started: {error}");
+            }
+        });
+        let state = AppState::new(users, Some(Arc::new(DeferredAgent(agent))), settings);
         let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
             .await
             .with_context(|| {
@@ -194,6 +213,22 @@ fn serve(mut config: Config, port: Option<u16>) -> anyhow::Result<ExitCode> {
         crate::server::serve(listener, state, crate::server::termination_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// An agent still being built: tasks wait for it, or fail with why it could not be built.
+struct DeferredAgent(Shared<BoxFuture<'static, Result<Agent, String>>>);
+
+impl JobRunner for DeferredAgent {
+    fn run(&self, job: Job) -> BoxFuture<'static, anyhow::Result<crate::server::Answer>> {
+        let agent = self.0.clone();
+        async move {
+            match agent.await {
+                Ok(agent) => agent.run(job).await,
+                Err(error) => anyhow::bail!("the agent could not be started: {error}"),
+            }
+        }
+        .boxed()
+    }
 }
 
 /// The agent as configured: plugins, Bedrock client (standard AWS chain), history store.
