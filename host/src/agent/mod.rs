@@ -144,7 +144,7 @@ impl Inner {
         conversation: &mut Conversation,
     ) -> anyhow::Result<(String, Usage)> {
         let session = self.session_state(&job.user_key)?;
-        let stop = cancel_flag(job);
+        let (stop, _watcher) = cancel_flag(job);
         let context = CallContext::new(job.workspace.clone(), session).with_cancel(stop);
         let system = system_blocks(&self.system_prompt(job, &context).await);
 
@@ -306,15 +306,25 @@ impl Inner {
     }
 }
 
-/// A flag plugin calls watch, set when the job is cancelled.
-fn cancel_flag(job: &Job) -> Arc<AtomicBool> {
+/// A flag plugin calls watch, set when the job is cancelled. The watcher task ends with
+/// the returned guard, so finished tasks leave nothing behind.
+fn cancel_flag(job: &Job) -> (Arc<AtomicBool>, AbortOnDrop) {
     let flag = Arc::new(AtomicBool::new(false));
     let (set, cancel) = (flag.clone(), job.cancel.clone());
-    tokio::spawn(async move {
+    let watcher = tokio::spawn(async move {
         cancel.cancelled().await;
         set.store(true, Ordering::Relaxed);
     });
-    flag
+    (flag, AbortOnDrop(watcher))
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn answer_text(content: &[Block]) -> String {
