@@ -147,9 +147,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn runtime(config: &Config) -> anyhow::Result<Arc<PluginRuntime>> {
-    Ok(Arc::new(PluginRuntime::new(Some(
-        config.plugin_cache_dir(),
-    ))?))
+    Ok(Arc::new(
+        PluginRuntime::new(Some(config.plugin_cache_dir()))?
+            .with_exec_settings(config.exec.clone()),
+    ))
 }
 
 fn load_plugins(config: &Config) -> anyhow::Result<PluginSet> {

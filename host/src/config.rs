@@ -25,6 +25,13 @@
 //! | `history_s3_bucket`, `history_s3_prefix` | none, `agent-host/history/` (for `history_store = "s3"`) |
 //! | `max_body_bytes` | 1048576 (bodies over it get 413) |
 //! | `shutdown_grace_secs` | 10 (running tasks' time to finish on SIGTERM; AgentCore allows ~15) |
+//! | `exec_network` | true (commands may use the network; false: a network namespace per command) |
+//! | `exec_env` | empty (host variables passed to commands beside PATH, HOME, LANG, TERM) |
+//! | `exec_writable_paths` | empty (directories commands may write besides the workspace) |
+//! | `exec_max_processes` | 512 (processes per command) |
+//! | `exec_max_file_size_mb` | 1024 (largest file a command may write) |
+//! | `exec_cpu_secs` | 900 (CPU seconds per command) |
+//! | `exec_max_output_kb` | 4096 (stdout + stderr kept per command) |
 //! | `[plugins.<name>]` | per-plugin grants and config, see [`crate::plugins::PluginGrant`] (file only) |
 
 use std::path::{Path, PathBuf};
@@ -32,6 +39,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Deserialize;
 
+use crate::exec::ExecSettings;
 use crate::plugins::PluginSettings;
 
 /// The default config file, read when present and no `--config` is given.
@@ -76,6 +84,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Time running tasks get to finish on SIGTERM before they are cancelled.
     pub shutdown_grace: std::time::Duration,
+    /// How commands run for plugins granted `exec`.
+    pub exec: ExecSettings,
     /// Per-plugin grants and configuration.
     pub plugins: PluginSettings,
 }
@@ -156,6 +166,13 @@ struct RawConfig {
     history_s3_prefix: Option<String>,
     max_body_bytes: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    exec_network: Option<bool>,
+    exec_env: Option<UserList>,
+    exec_writable_paths: Option<UserList>,
+    exec_max_processes: Option<u64>,
+    exec_max_file_size_mb: Option<u64>,
+    exec_cpu_secs: Option<u64>,
+    exec_max_output_kb: Option<u64>,
     #[serde(default)]
     plugins: PluginSettings,
 }
@@ -192,9 +209,16 @@ const ENV_KEYS: &[(&str, Kind)] = &[
     ("history_s3_prefix", Kind::Text),
     ("max_body_bytes", Kind::Number),
     ("shutdown_grace_secs", Kind::Number),
+    ("exec_network", Kind::Flag),
+    ("exec_env", Kind::Text),
+    ("exec_writable_paths", Kind::Text),
+    ("exec_max_processes", Kind::Number),
+    ("exec_max_file_size_mb", Kind::Number),
+    ("exec_cpu_secs", Kind::Number),
+    ("exec_max_output_kb", Kind::Number),
 ];
 
-/// `allowed_users` as a TOML list or a comma-separated string.
+/// A list key (`allowed_users`, `exec_env`, ...) as a TOML list or a comma-separated string.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum UserList {
@@ -256,6 +280,7 @@ impl Config {
     }
 
     fn from_raw(raw: RawConfig) -> anyhow::Result<Self> {
+        let exec = exec_settings(&raw)?;
         let state_dir = raw.state_dir.unwrap_or_else(default_state_dir);
         let workspace_root = raw
             .workspace_root
@@ -319,6 +344,7 @@ impl Config {
             other => anyhow::bail!("history_store = {other:?}: use \"file\" or \"s3\""),
         };
         Ok(Self {
+            exec,
             system_prompt: raw.system_prompt.filter(|t| !t.trim().is_empty()),
             model,
             max_tool_result_chars: usize::try_from(
@@ -352,6 +378,60 @@ impl Config {
     pub fn plugin_cache_dir(&self) -> PathBuf {
         self.state_dir.join("plugin-cache")
     }
+}
+
+/// The `exec_*` keys, checked.
+fn exec_settings(raw: &RawConfig) -> anyhow::Result<ExecSettings> {
+    let defaults = ExecSettings::default();
+    let positive = |key: &str, value: Option<u64>, default: u64, max: u64| match value {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(anyhow::anyhow!("{key} = {n} must be between 1 and {max}")),
+    };
+    let list = |value: &Option<UserList>| match value {
+        Some(UserList::List(list)) => list.clone(),
+        Some(UserList::Text(text)) => split_users(text),
+        None => Vec::new(),
+    };
+    let writable_paths: Vec<PathBuf> = list(&raw.exec_writable_paths)
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    if let Some(path) = writable_paths.iter().find(|p| !p.is_absolute()) {
+        anyhow::bail!(
+            "exec_writable_paths holds {}, which is not an absolute path",
+            path.display()
+        );
+    }
+    Ok(ExecSettings {
+        network: raw.exec_network.unwrap_or(defaults.network),
+        env: list(&raw.exec_env),
+        writable_paths,
+        max_processes: positive(
+            "exec_max_processes",
+            raw.exec_max_processes,
+            defaults.max_processes,
+            1_000_000,
+        )?,
+        max_file_size_mb: positive(
+            "exec_max_file_size_mb",
+            raw.exec_max_file_size_mb,
+            defaults.max_file_size_mb,
+            1 << 30,
+        )?,
+        cpu_secs: positive(
+            "exec_cpu_secs",
+            raw.exec_cpu_secs,
+            defaults.cpu_secs,
+            86_400,
+        )?,
+        max_output_kb: positive(
+            "exec_max_output_kb",
+            raw.exec_max_output_kb,
+            defaults.max_output_kb,
+            1024 * 1024,
+        )?,
+    })
 }
 
 fn read_file(path: &Path) -> anyhow::Result<toml::Table> {

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod exec;
 pub mod logging;
 pub mod model;
 pub mod plugins;

@@ -260,3 +260,32 @@ fn builtin(name: &str) -> PathBuf {
     let dir = agent_host::plugins::builtin_plugins_dir().expect("built-in plugins were built");
     Path::new(&dir).join(format!("{name}.wasm"))
 }
+
+#[test]
+fn bash_commands_never_see_the_hosts_secrets() {
+    let shell = Shell::new();
+    let workspace = shell.workspace.display().to_string();
+    let secrets = [
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLESECRET1"),
+        ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-secret-2"),
+        ("AWS_SESSION_TOKEN", "session-token-secret-3"),
+        ("AGENT_HOST_TELEGRAM_BOT_TOKEN", "123456:telegram-secret-4"),
+        ("TELEGRAM_BOT_TOKEN", "123456:telegram-secret-5"),
+    ];
+    let mut command = shell.command(&[
+        "tools",
+        "call",
+        "Bash",
+        r#"{"command":"env; cat /proc/self/environ | tr '\\0' '\\n'"}"#,
+        "--workspace",
+        &workspace,
+    ]);
+    command.envs(secrets);
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("PATH="), "{text}");
+    for (name, value) in secrets {
+        assert!(!text.contains(value), "{name} reached the command:\n{text}");
+    }
+}

@@ -121,11 +121,32 @@ fn seed(workspace: &Path) {
     )
     .unwrap();
     std::fs::write(workspace.join("README.md"), "# demo\n\nAdds numbers.\n").unwrap();
-    let git = std::process::Command::new("git")
-        .args(["init", "-q"])
-        .current_dir(workspace)
-        .status();
-    assert!(git.is_ok_and(|s| s.success()), "git init");
+    // The repository's tests, runnable without a toolchain.
+    std::fs::write(
+        workspace.join("tests.sh"),
+        "if grep -q 'a + b' src/lib.rs; then echo '1 passed'; \
+         else echo 'FAILED: add(2, 3) != 5' >&2; exit 1; fi\n",
+    )
+    .unwrap();
+    for args in [
+        &["init", "-q"][..],
+        &["add", "."],
+        &[
+            "-c",
+            "user.name=seed",
+            "-c",
+            "user.email=seed@example.com",
+            "commit",
+            "-qm",
+            "seed",
+        ],
+    ] {
+        let git = std::process::Command::new("git")
+            .args(args)
+            .current_dir(workspace)
+            .status();
+        assert!(git.is_ok_and(|s| s.success()), "git {args:?}");
+    }
 }
 
 /// Every `toolUse` of an assistant message is answered once, by id, in the next message.
@@ -178,6 +199,7 @@ async fn a_scripted_coding_task_end_to_end() {
             Turn::tool_use("t3", "Grep", json!({"pattern": "add\\(", "output_mode": "content"})).with_usage(usage()),
         ),
         Step::Reply(Turn::tool_use("t4", "Read", json!({"file_path": format!("{ws}/src/main.rs")})).with_usage(usage())),
+        Step::Reply(Turn::tool_use("b1", "Bash", json!({"command": "sh tests.sh"})).with_usage(usage())),
         Step::Reply(
             Turn::tool_use(
                 "t5",
@@ -193,6 +215,8 @@ async fn a_scripted_coding_task_end_to_end() {
             ])
             .with_usage(usage()),
         ),
+        Step::Reply(Turn::tool_use("b2", "Bash", json!({"command": "git diff --stat"})).with_usage(usage())),
+        Step::Reply(Turn::tool_use("b3", "Bash", json!({"command": "sh tests.sh"})).with_usage(usage())),
         Step::Reply(Turn::tool_use("t8", "Read", json!({"file_path": format!("{ws}/src/lib.rs")})).with_usage(usage())),
         Step::Reply(Turn::text("Fixed `add`: it subtracted. Added a CHANGELOG entry.").with_usage(usage())),
     ])
@@ -205,10 +229,10 @@ async fn a_scripted_coding_task_end_to_end() {
         body["answer"],
         "Fixed `add`: it subtracted. Added a CHANGELOG entry."
     );
-    assert_eq!(body["usage"]["input_tokens"], 800);
-    assert_eq!(body["usage"]["output_tokens"], 160);
-    assert_eq!(body["usage"]["cache_read_tokens"], 400);
-    assert_eq!(body["usage"]["cache_write_tokens"], 80);
+    assert_eq!(body["usage"]["input_tokens"], 1100);
+    assert_eq!(body["usage"]["output_tokens"], 220);
+    assert_eq!(body["usage"]["cache_read_tokens"], 550);
+    assert_eq!(body["usage"]["cache_write_tokens"], 110);
     assert_eq!(host.ping().await, "Healthy");
     assert!(started.elapsed() < Duration::from_secs(60));
 
@@ -231,14 +255,14 @@ async fn a_scripted_coding_task_end_to_end() {
 
     // Every request the fake saw is valid and cache-friendly.
     let requests: Vec<Recorded> = fake.requests();
-    assert_eq!(requests.len(), 8);
+    assert_eq!(requests.len(), 11);
     let first = &requests[0].body;
     let tools = first["toolConfig"]["tools"].as_array().unwrap();
     let names: Vec<&str> = tools
         .iter()
         .filter_map(|t| t["toolSpec"]["name"].as_str())
         .collect();
-    for tool in ["Read", "Write", "Edit", "Glob", "Grep"] {
+    for tool in ["Read", "Write", "Edit", "Glob", "Grep", "Bash"] {
         assert!(names.contains(&tool), "{tool} offered: {names:?}");
     }
     assert!(
@@ -316,16 +340,39 @@ async fn a_scripted_coding_task_end_to_end() {
         }
     }
 
+    // What the model was told, by tool use id.
+    let last = requests[10].body["messages"].as_array().unwrap();
+    let result = |id: &str| -> (String, String) {
+        let block = last
+            .iter()
+            .filter_map(|m| m["content"].as_array())
+            .flatten()
+            .find(|b| b["toolResult"]["toolUseId"] == id)
+            .unwrap_or_else(|| panic!("no result for {id}"));
+        let text = block["toolResult"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let status = block["toolResult"]["status"]
+            .as_str()
+            .unwrap_or("success")
+            .to_string();
+        (status, text)
+    };
     // The missing file came back as an error result the model could read.
-    let last = requests[7].body["messages"].as_array().unwrap();
-    let results = &last[last.len() - 3]["content"];
-    let missing = results
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["toolResult"]["toolUseId"] == "t7")
-        .unwrap();
-    assert_eq!(missing["toolResult"]["status"], "error");
+    assert_eq!(result("t7").0, "error");
+    // The tests failed before the fix, with the exit code first...
+    assert_eq!(
+        result("b1"),
+        ("error".into(), "Exit code 1\nFAILED: add(2, 3) != 5".into())
+    );
+    // ... git saw exactly the one-line change (the scratch area stays out of git) ...
+    let (status, diff) = result("b2");
+    assert_eq!(status, "success", "{diff}");
+    assert!(diff.contains("src/lib.rs | 2 +-"), "{diff}");
+    assert!(diff.contains("1 file changed"), "{diff}");
+    // ... and they pass after it.
+    assert_eq!(result("b3"), ("success".into(), "1 passed".into()));
 }
 
 #[tokio::test]

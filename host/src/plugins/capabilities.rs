@@ -2,13 +2,19 @@
 //! store data. Which of them a plugin's linker contains is decided at load by its grants
 //! (see [`super::loader`]); here they only do their job.
 
-use super::bindings::tool::agent::plugin::{context, log, session_state, types};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::bindings::tool::agent::plugin::{context, exec, log, session_state, types};
 use super::sandbox::CallState;
+use crate::exec::{CommandOutput, CommandRequest};
 
 /// Log lines one call may write; the rest are dropped (with one warning).
 const MAX_LOG_LINES: usize = 1000;
 /// Longest log line kept, in bytes.
 const MAX_LOG_BYTES: usize = 4096;
+/// Time a plugin keeps after its command ends to turn the output into its result.
+const EXEC_RESULT_MARGIN: Duration = Duration::from_secs(2);
 
 impl types::Host for CallState {}
 
@@ -82,5 +88,51 @@ impl session_state::Host for CallState {
             .as_ref()
             .map(|s| s.keys(&self.identity.name, &prefix))
             .unwrap_or_default())
+    }
+}
+
+impl exec::Host for CallState {
+    /// Runs the command on this (blocking) thread. Its timeout is also capped by what is
+    /// left of the plugin's own time limit, so the command is killed before the plugin
+    /// would be, and the plugin can still report it.
+    fn run(&mut self, cmd: exec::Command) -> wasmtime::Result<Result<exec::Output, String>> {
+        let (Some(runner), Some(workspace)) = (self.commands.clone(), self.workspace.clone())
+        else {
+            return Ok(Err(
+                "exec is not available in this call (no workspace, or not granted)".to_string(),
+            ));
+        };
+        let left = self
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(EXEC_RESULT_MARGIN);
+        let timeout = Duration::from_millis(u64::from(cmd.timeout_ms)).min(left);
+        let cancel = self.cancel.clone();
+        let request = CommandRequest {
+            command_line: &cmd.command_line,
+            workspace: &workspace,
+            cwd: Path::new(&cmd.cwd),
+            timeout,
+            cancel: cancel.as_deref(),
+        };
+        let started = Instant::now();
+        let result = runner.run(&request);
+        tracing::debug!(
+            plugin = %self.identity.name,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            ok = result.is_ok(),
+            "exec"
+        );
+        Ok(result.map(to_wit_output).map_err(|error| error.to_string()))
+    }
+}
+
+fn to_wit_output(output: CommandOutput) -> exec::Output {
+    exec::Output {
+        exit_code: output.exit_code,
+        stdout: output.stdout,
+        stderr: output.stderr,
+        timed_out: output.timed_out,
+        truncated: output.truncated,
     }
 }

@@ -42,13 +42,18 @@ pub struct PluginGrant {
     /// May it log.
     #[serde(default = "yes")]
     pub log: bool,
-    /// May it run commands. Off unless the operator turns it on.
+    /// May it run commands. Unset: only the built-in plugins that exist to run commands
+    /// ([`EXEC_BY_DEFAULT`]) may; every other plugin needs `exec = true`.
     #[serde(default)]
-    pub exec: bool,
+    pub exec: Option<bool>,
     /// Overrides merged over the manifest's `[config]`.
     #[serde(default)]
     pub config: toml::Table,
 }
+
+/// The built-in plugins that run commands by default: `bash` (the Bash tool) and
+/// `validate` (the validation policy). `exec = false` under `[plugins.<name>]` revokes it.
+pub const EXEC_BY_DEFAULT: &[&str] = &["bash", "validate"];
 
 fn yes() -> bool {
     true
@@ -59,14 +64,14 @@ fn read_write() -> WorkspaceAccess {
 
 impl Default for PluginGrant {
     /// Plugins in the operator's plugin directory get the workspace, session state and
-    /// log; running commands always needs an explicit grant.
+    /// log; running commands needs an explicit grant (but see [`EXEC_BY_DEFAULT`]).
     fn default() -> Self {
         Self {
             enabled: true,
             workspace: WorkspaceAccess::ReadWrite,
             session_state: true,
             log: true,
-            exec: false,
+            exec: None,
             config: toml::Table::new(),
         }
     }
@@ -99,7 +104,10 @@ impl PluginGrant {
         if asks.log && !self.log {
             return refuse("log", "log = true");
         }
-        if asks.exec && !self.exec {
+        let exec = self
+            .exec
+            .unwrap_or_else(|| EXEC_BY_DEFAULT.contains(&name.as_str()));
+        if asks.exec && !exec {
             return refuse("exec", "exec = true");
         }
         Ok(asks.clone())
@@ -136,12 +144,27 @@ mod tests {
             "{error}"
         );
         let grant = PluginGrant {
-            exec: true,
+            exec: Some(true),
             ..Default::default()
         };
         assert!(grant.resolve(&asks_exec).unwrap().exec);
         // Granted but not asked for: not given.
         assert!(!grant.resolve(&manifest("")).unwrap().exec);
+    }
+
+    #[test]
+    fn the_bash_plugin_runs_commands_unless_revoked() {
+        let bash = Manifest::parse(
+            "name = \"bash\"\nworld = \"tool-plugin\"\n[capabilities]\nexec = true",
+            Path::new("bash.toml"),
+        )
+        .unwrap();
+        assert!(PluginGrant::default().resolve(&bash).unwrap().exec);
+        let revoked = PluginGrant {
+            exec: Some(false),
+            ..Default::default()
+        };
+        assert!(revoked.resolve(&bash).unwrap_err().contains("exec"));
     }
 
     #[test]

@@ -216,15 +216,7 @@ fn check_imports(imports: &[String], capabilities: &Capabilities) -> anyhow::Res
             "types" | "context" => (true, ""),
             "log" => (capabilities.log, "log = true"),
             "session-state" => (capabilities.session_state, "session_state = true"),
-            "exec" => {
-                if capabilities.exec {
-                    anyhow::bail!(
-                        "the component imports agent:plugin/exec, which this version of \
-                         agent-host does not implement yet"
-                    );
-                }
-                (false, "exec = true")
-            }
+            "exec" => (capabilities.exec, "exec = true"),
             other => {
                 anyhow::bail!("the component imports an unknown interface agent:plugin/{other}")
             }
@@ -244,7 +236,7 @@ fn linker_for(
     runtime: &PluginRuntime,
     capabilities: &Capabilities,
 ) -> anyhow::Result<Linker<CallState>> {
-    use tool::agent::plugin::{context, log, session_state, types};
+    use tool::agent::plugin::{context, exec, log, session_state, types};
     let mut linker = Linker::new(runtime.engine());
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     types::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |state| state)?;
@@ -254,6 +246,11 @@ fn linker_for(
     }
     if capabilities.session_state {
         session_state::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |state| state)?;
+    }
+    if capabilities.exec {
+        exec::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |state| state)?;
+        // Probe (and log) what confines commands now, at load, not at the first command.
+        runtime.command_runner();
     }
     Ok(linker)
 }

@@ -10,8 +10,8 @@
 //!   executor); see [`super::sandbox`].
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::cache::CompiledCache;
+use crate::exec::{CommandRunner, ExecSettings};
 
 /// How often the engine's epoch advances: the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -33,11 +34,14 @@ pub const MAX_CONCURRENT_INSTANCES: u32 = 64;
 /// Bytes of each linear memory kept resident between calls (a Rust guest's stack and data).
 const KEEP_RESIDENT: usize = 2 * 1024 * 1024;
 
-/// The engine, its compile cache and its epoch ticker.
+/// The engine, its compile cache and its epoch ticker, and the command runner that
+/// plugins granted `exec` share.
 pub struct PluginRuntime {
     engine: Engine,
     cache: Option<CompiledCache>,
     ticker: Ticker,
+    exec_settings: ExecSettings,
+    commands: OnceLock<Arc<CommandRunner>>,
 }
 
 impl PluginRuntime {
@@ -53,7 +57,33 @@ impl PluginRuntime {
             engine,
             cache,
             ticker,
+            exec_settings: ExecSettings::default(),
+            commands: OnceLock::new(),
         })
+    }
+
+    /// Uses the operator's `settings` for commands run through `exec`.
+    pub fn with_exec_settings(mut self, settings: ExecSettings) -> Self {
+        self.exec_settings = settings;
+        self
+    }
+
+    /// The command runner, made (and the machine's confinement probed and logged) on
+    /// first use: when the first plugin granted `exec` loads.
+    pub fn command_runner(&self) -> Arc<CommandRunner> {
+        self.commands
+            .get_or_init(|| {
+                let runner = CommandRunner::new(self.exec_settings.clone());
+                for (active, line) in runner.describe() {
+                    if active {
+                        tracing::info!("command confinement: {line}");
+                    } else {
+                        tracing::warn!("command confinement: {line}");
+                    }
+                }
+                Arc::new(runner)
+            })
+            .clone()
     }
 
     /// The engine.

@@ -20,6 +20,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::manifest::{Capabilities, Limits, WorkspaceAccess};
 use super::output::CapturedOutput;
 use super::runtime::PluginRuntime;
+use crate::exec::CommandRunner;
 use crate::session::SessionState;
 
 /// Table elements a plugin instance may grow its tables to.
@@ -122,11 +123,15 @@ pub struct CallState {
     pub(crate) identity: Arc<PluginIdentity>,
     pub(crate) workspace_root: String,
     pub(crate) session: Option<Arc<SessionState>>,
+    /// The command runner, when the plugin was granted `exec` and the call has a workspace.
+    pub(crate) commands: Option<Arc<CommandRunner>>,
+    /// The workspace directory of the call, if any.
+    pub(crate) workspace: Option<PathBuf>,
     pub(crate) log_lines: usize,
     /// stdout and stderr, interleaved as written.
     output: CapturedOutput,
-    deadline: Instant,
-    cancel: Option<Arc<AtomicBool>>,
+    pub(crate) deadline: Instant,
+    pub(crate) cancel: Option<Arc<AtomicBool>>,
     stopped: Option<Stop>,
 }
 
@@ -255,6 +260,9 @@ impl Sandbox {
             identity: identity.clone(),
             workspace_root,
             session: context.map(|c| c.session.clone()),
+            commands: (identity.capabilities.exec && context.is_some())
+                .then(|| self.runtime.command_runner()),
+            workspace: context.map(|c| c.workspace.clone()),
             log_lines: 0,
             output,
             deadline: Instant::now() + identity.limits.timeout(),

@@ -1,0 +1,111 @@
+//! What running a command through the `Bash` tool costs over spawning it directly.
+//!
+//! `cargo bench --bench exec` prints median and p99 of:
+//! - `bash -c true` spawned directly with `std::process::Command` (the floor);
+//! - the host's `CommandRunner` running `true` (environment, scratch area, cgroup,
+//!   rlimits, Landlock, supervision);
+//! - a `Bash` tool call `{"command":"true"}` through the plugin (fresh instance, session
+//!   state for the working directory, exec), which is what the model pays.
+//!
+//! `BENCH_QUICK=1` runs fewer iterations.
+
+mod common;
+
+use common::{ms, percentile, us};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agent_host::exec::{CommandRequest, CommandRunner, ExecSettings};
+use agent_host::plugins::{CallContext, PluginRuntime, PluginSet, ToolOutcome};
+use agent_host::session::SessionState;
+
+fn main() {
+    let quick = std::env::var_os("BENCH_QUICK").is_some();
+    let iterations = if quick { 50 } else { 500 };
+    let scratch = tempfile::tempdir().expect("scratch dir");
+    let workspace = scratch.path().join("ws");
+    std::fs::create_dir_all(&workspace).unwrap();
+    let workspace = workspace.canonicalize().unwrap();
+
+    let direct = sample(iterations, || {
+        let status = Command::new("bash")
+            .args(["-c", "true"])
+            .current_dir(&workspace)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("bash runs");
+        assert!(status.status.success());
+    });
+    report("`bash -c true` spawned directly", &direct, None);
+
+    let runner = CommandRunner::new(ExecSettings::default());
+    for (active, line) in runner.describe() {
+        println!(
+            "  confinement ({}): {line}",
+            if active { "on" } else { "OFF" }
+        );
+    }
+    let host = sample(iterations, || {
+        let output = runner
+            .run(&CommandRequest {
+                command_line: "true",
+                workspace: &workspace,
+                cwd: &workspace,
+                timeout: Duration::from_secs(30),
+                cancel: None,
+            })
+            .expect("command runs");
+        assert_eq!(output.exit_code, Some(0));
+    });
+    report("host exec of `true` (confined)", &host, Some(&direct));
+
+    let plugins_dir = agent_host::plugins::builtin_plugins_dir().expect("built-in plugins built");
+    let runtime = Arc::new(PluginRuntime::new(Some(scratch.path().join("cache"))).unwrap());
+    let set = PluginSet::load_dir(&runtime, &plugins_dir, &Default::default()).unwrap();
+    let context = CallContext::new(workspace.clone(), Arc::new(SessionState::in_memory()));
+    let tool = sample(iterations, || {
+        match set.tools().call("Bash", r#"{"command":"true"}"#, &context) {
+            ToolOutcome::Success(_) => {}
+            other => panic!("Bash true failed: {other:?}"),
+        }
+    });
+    report(
+        "`Bash` tool call {\"command\":\"true\"}",
+        &tool,
+        Some(&direct),
+    );
+}
+
+fn sample(iterations: usize, mut f: impl FnMut()) -> Vec<Duration> {
+    for _ in 0..iterations / 10 {
+        f();
+    }
+    (0..iterations)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .collect()
+}
+
+fn report(what: &str, samples: &[Duration], baseline: Option<&[Duration]>) {
+    let (median, p99) = (percentile(samples, 50.0), percentile(samples, 99.0));
+    let extra = baseline
+        .map(|base| {
+            let added = median.saturating_sub(percentile(base, 50.0));
+            format!("  (+{} over direct)", us(added))
+        })
+        .unwrap_or_default();
+    let total: Duration = samples.iter().sum();
+    println!(
+        "{what}: median {}, p99 {}{extra} ({} calls in {})",
+        us(median),
+        us(p99),
+        samples.len(),
+        ms(total)
+    );
+}
