@@ -5,6 +5,7 @@
 //! - cold start: first-time compile of the built-in plugins, then load from the
 //!   precompiled cache (in process), then `agent-host tools list` as a whole process;
 //! - one `Read` of a small file end to end (fresh instance + call + drop): median, p99;
+//! - the same `Read` behind a chain of 3 policies (the added latency per tool call);
 //! - `Grep` (literal and regex, files_with_matches) over a generated tree of 20,000 files
 //!   / ~200 MB against `rg -j1` on the same tree (when `rg` is installed).
 //!
@@ -101,6 +102,51 @@ fn main() {
         "an empty tool call, for comparison: median {}  p99 {}",
         us(percentile(&empty, 50.0)),
         us(percentile(&empty, 99.0))
+    );
+
+    println!("\n## the policy chain: the same Read behind 3 policies");
+    let guarded_dir = scratch.path().join("guarded");
+    std::fs::create_dir_all(&guarded_dir).unwrap();
+    std::fs::copy(
+        plugins_dir.join("files.wasm"),
+        guarded_dir.join("files.wasm"),
+    )
+    .unwrap();
+    std::fs::copy(
+        plugins_dir.join("files.toml"),
+        guarded_dir.join("files.toml"),
+    )
+    .unwrap();
+    let testing_dir = PathBuf::from(agent_host::plugins::TESTING_PLUGINS_DIR);
+    let policy_manifest = std::fs::read_to_string(testing_dir.join("policy-example.toml")).unwrap();
+    for n in 1..=3 {
+        let name = format!("policy-{n}");
+        std::fs::copy(
+            testing_dir.join("policy-example.wasm"),
+            guarded_dir.join(format!("{name}.wasm")),
+        )
+        .unwrap();
+        std::fs::write(
+            guarded_dir.join(format!("{name}.toml")),
+            policy_manifest.replace("name = \"policy-example\"", &format!("name = \"{name}\"")),
+        )
+        .unwrap();
+    }
+    let guarded = PluginSet::load_dir(&runtime, &guarded_dir, &Default::default()).unwrap();
+    assert_eq!(guarded.policies().len(), 3);
+    let chained: Vec<Duration> = (0..iterations)
+        .map(|_| {
+            let (elapsed, checked) = time(|| guarded.call("Read", &input, &context));
+            assert!(checked.ran && !checked.outcome.is_error());
+            elapsed
+        })
+        .collect();
+    let added = percentile(&chained, 50.0).saturating_sub(percentile(&samples, 50.0));
+    println!(
+        "{iterations} calls: median {}  p99 {}  (+{} for 3 policies)",
+        us(percentile(&chained, 50.0)),
+        us(percentile(&chained, 99.0)),
+        us(added)
     );
 
     println!("\n## Grep over a generated tree vs rg -j1");

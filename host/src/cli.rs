@@ -424,7 +424,8 @@ fn tools_call(
     let session = Arc::new(SessionState::persistent(state_file)?);
     let plugins = load_plugins(config)?;
     let context = CallContext::new(workspace, session);
-    let outcome = plugins.tools().call(tool, &input, &context);
+    // The configured policies decide exactly as they do for the agent.
+    let outcome = plugins.call(tool, &input, &context).outcome;
     println!("{}", outcome.text());
     Ok(match outcome {
         ToolOutcome::Success(_) => ExitCode::SUCCESS,

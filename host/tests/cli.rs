@@ -289,3 +289,39 @@ fn bash_commands_never_see_the_hosts_secrets() {
         assert!(!text.contains(value), "{name} reached the command:\n{text}");
     }
 }
+
+#[test]
+fn tools_call_runs_the_configured_policies_like_the_agent() {
+    let shell = Shell::new();
+    let plugins = tempfile::tempdir().unwrap();
+    for (name, dir) in [
+        ("files", agent_host::plugins::builtin_plugins_dir().unwrap()),
+        (
+            "policy-example",
+            PathBuf::from(agent_host::plugins::TESTING_PLUGINS_DIR),
+        ),
+    ] {
+        for ext in ["wasm", "toml"] {
+            std::fs::copy(
+                dir.join(format!("{name}.{ext}")),
+                plugins.path().join(format!("{name}.{ext}")),
+            )
+            .unwrap();
+        }
+    }
+    let workspace = shell.workspace.display().to_string();
+    let secret = shell.file("secret/key.pem");
+    let input = format!(r#"{{"file_path":"{secret}","content":"x"}}"#);
+    let output = shell
+        .command(&["tools", "call", "Write", &input, "--workspace", &workspace])
+        .env("AGENT_HOST_PLUGINS_DIR", plugins.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stdout(&output).starts_with("Denied by policy policy-example:"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(!shell.workspace.join("secret").exists());
+}

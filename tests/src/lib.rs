@@ -120,13 +120,13 @@ impl Fixture {
         std::fs::read(self.path(rel)).expect("read fixture file")
     }
 
-    /// Calls `tool` with `input` as the agent would.
+    /// Calls `tool` with `input` as the agent would (through the policy chain).
     pub fn call(&self, tool: &str, input: Value) -> Result {
         let context = CallContext::new(self.root.clone(), self.session.clone());
         match self
             .plugins
-            .tools()
             .call(tool, &input.to_string(), &context)
+            .outcome
         {
             ToolOutcome::Success(text) => Result {
                 text,
@@ -163,6 +163,26 @@ impl Fixture {
     pub fn temp_dir(&self) -> &Path {
         self.workspace.path()
     }
+}
+
+/// The hostile test tools alone, with no policy in front of them: what they reach is
+/// exactly what the sandbox lets through.
+pub fn hostile_plugins() -> &'static Arc<PluginSet> {
+    static PLUGINS: OnceLock<Arc<PluginSet>> = OnceLock::new();
+    PLUGINS.get_or_init(|| {
+        let mut settings = agent_host::plugins::PluginSettings::default();
+        settings.by_name.insert(
+            "policy-example".into(),
+            agent_host::plugins::PluginGrant {
+                enabled: false,
+                ..Default::default()
+            },
+        );
+        Arc::new(
+            PluginSet::load_dir(runtime(), &testing_plugins_dir(), &settings)
+                .expect("hostile plugins load"),
+        )
+    })
 }
 
 /// The test-only components (hostile tools, the example policy), loaded once.

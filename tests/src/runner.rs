@@ -64,7 +64,7 @@ impl JobRunner for ScriptRunner {
                             tool: "Write".into(),
                             input: input.clone(),
                         });
-                        let outcome = plugins.call_tool("Write", &input, &context).await;
+                        let outcome = plugins.call_tool("Write", &input, &context).await.outcome;
                         job.progress.send(ProgressEvent::ToolFinished {
                             tool: "Write".into(),
                             is_error: outcome.is_error(),

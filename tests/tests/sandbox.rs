@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use agent_host::plugins::{CallContext, ToolOutcome};
 use agent_host::session::SessionState;
-use agent_host_tests::{Fixture, PluginDir, testing_component, testing_plugins};
+use agent_host_tests::{Fixture, PluginDir, hostile_plugins, testing_component};
 use serde_json::{Value, json};
 
 fn hostile() -> Fixture {
-    Fixture::with_plugins(testing_plugins().clone())
+    Fixture::with_plugins(hostile_plugins().clone())
 }
 
 /// A call that must work after any attack: the host is still healthy.
@@ -116,7 +116,7 @@ fn a_cancelled_call_stops_promptly() {
     });
     let context = CallContext::new(fx.root().to_path_buf(), Arc::new(SessionState::in_memory()))
         .with_cancel(flag);
-    let outcome = testing_plugins().tools().call("Spin", "{}", &context);
+    let outcome = hostile_plugins().tools().call("Spin", "{}", &context);
     timer.join().unwrap();
     match outcome {
         ToolOutcome::Error(text) => assert!(text.contains("was cancelled"), "{text}"),
@@ -321,7 +321,10 @@ async fn async_callers_are_never_blocked_by_a_plugin() {
             counter.fetch_add(1, Ordering::Relaxed);
         }
     });
-    let outcome = testing_plugins().call_tool("Spin", "{}", &context).await;
+    let outcome = hostile_plugins()
+        .call_tool("Spin", "{}", &context)
+        .await
+        .outcome;
     ticker.abort();
     assert!(
         outcome.is_error() && outcome.text().contains("ran out of time"),

@@ -231,13 +231,19 @@ impl Inner {
                 tool: name.clone(),
                 input: input.clone(),
             });
-            let outcome = self.plugins.call_tool(&name, &input, context).await;
+            let checked = self.plugins.call_tool(&name, &input, context).await;
+            let outcome = checked.outcome;
             let is_error = outcome.is_error();
             job.progress.send(ProgressEvent::ToolFinished {
                 tool: name.clone(),
                 is_error,
             });
-            tracing::info!(task = %job.task_id, tool = %name, is_error, "tool call");
+            let denied_by = checked
+                .decisions
+                .iter()
+                .find(|d| d.decision.kind() == "deny")
+                .map(|d| d.policy.as_str());
+            tracing::info!(task = %job.task_id, tool = %name, is_error, ran = checked.ran, denied_by, "tool call");
             let content = cut(outcome.text(), self.settings.max_tool_result_chars);
             results.push(Block::ToolResult {
                 tool_use_id: id,

@@ -4,11 +4,13 @@
 //! - [`manifest`] and [`grants`]: what a plugin asks for and what the operator allows.
 //! - [`loader`]: checks a component against its manifest and grants, pre-links it.
 //! - [`sandbox`]: a fresh store per call with only the workspace preopened, and limits.
-//! - [`tools`] and [`policy`]: the two worlds; [`set`]: a directory of plugins.
+//! - [`tools`] and [`policy`]: the two worlds; [`set`]: a directory of plugins;
+//!   [`chain`]: every tool call through each policy before it runs.
 
 pub mod bindings;
 mod cache;
 mod capabilities;
+pub mod chain;
 pub mod grants;
 pub mod loader;
 pub mod manifest;
@@ -23,6 +25,7 @@ mod validation;
 use std::path::PathBuf;
 
 pub use bindings::{ToolCall, ToolSpec, Verdict};
+pub use chain::{CheckedCall, Decision, PolicyDecision};
 pub use grants::{PluginGrant, PluginSettings};
 pub use loader::{ComponentFacts, LoadedPlugin, WIT_VERSION, load_plugin};
 pub use manifest::{Capabilities, Limits, Manifest, WorkspaceAccess, World};

@@ -1,7 +1,7 @@
 //! Policy plugins: guardrails that see every tool call before it runs.
 //!
-//! Loading and calling a policy lives here; the chain that runs them for the agent (order,
-//! audit, validation counting) arrives with the guardrails work. Whatever goes wrong in a
+//! Calling one policy lives here; [`super::chain`] runs them all, in order, for every tool
+//! call (validation after changes arrives with the built-in policies). Whatever goes wrong in a
 //! policy — a trap, a timeout, a memory limit — is a **deny**: a broken guardrail must
 //! never let a call through.
 

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::chain::{CheckedCall, call_with_policies};
 use super::grants::PluginSettings;
 use super::loader::{LoadedPlugin, load_plugin};
 use super::policy::PolicyPlugin;
@@ -61,22 +62,33 @@ impl PluginSet {
         Ok(set)
     }
 
-    /// Calls a tool from async code: the call runs on tokio's blocking pool, never on the
+    /// Calls a tool through the policy chain (see [`super::chain`]). Blocks the thread.
+    pub fn call(&self, tool: &str, input: &str, context: &CallContext) -> CheckedCall {
+        call_with_policies(&self.tools, &self.policies, tool, input, context)
+    }
+
+    /// [`Self::call`] from async code: the call runs on tokio's blocking pool, never on the
     /// executor, so a slow or looping plugin cannot stall other users' requests.
     pub async fn call_tool(
         self: &Arc<Self>,
         tool: &str,
         input: &str,
         context: &CallContext,
-    ) -> ToolOutcome {
+    ) -> CheckedCall {
         let set = self.clone();
         let (name, input, context) = (tool.to_string(), input.to_string(), context.clone());
-        let call = tokio::task::spawn_blocking(move || set.tools.call(&name, &input, &context));
+        let call = tokio::task::spawn_blocking(move || set.call(&name, &input, &context));
         match call.await {
-            Ok(outcome) => outcome,
-            Err(error) => ToolOutcome::Error(format!(
-                "Tool {tool} failed: its call thread ended abnormally ({error})"
-            )),
+            Ok(checked) => checked,
+            Err(error) => CheckedCall {
+                outcome: ToolOutcome::Error(format!(
+                    "Tool {tool} failed: its call thread ended abnormally ({error})"
+                )),
+                decisions: Vec::new(),
+                ran: false,
+                final_input: None,
+                policy_time: std::time::Duration::ZERO,
+            },
         }
     }
 

@@ -175,20 +175,33 @@ impl ToolRegistry {
             .map(|(plugin, _)| &self.plugins[*plugin])
     }
 
-    /// Calls `tool` with `input` (a JSON text). Blocks the thread: call it from a
-    /// blocking thread, never from the async executor.
-    pub fn call(&self, tool: &str, input: &str, context: &CallContext) -> ToolOutcome {
+    /// Whether `tool` exists and accepts `input`; `Err` is the message for the model.
+    pub fn check_input(&self, tool: &str, input: &str) -> Result<(), String> {
         let Some(&(plugin_index, tool_index)) = self.by_name.get(tool) else {
             let known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
-            return ToolOutcome::Error(format!(
+            return Err(format!(
                 "<tool_use_error>No such tool available: {tool}. The tools are: {}</tool_use_error>",
                 known.join(", ")
             ));
         };
-        let plugin = &self.plugins[plugin_index];
-        if let Err(message) = plugin.tools[tool_index].schema.check(input) {
+        self.plugins[plugin_index].tools[tool_index]
+            .schema
+            .check(input)
+            .map(drop)
+    }
+
+    /// Calls `tool` with `input` (a JSON text), without policies (see
+    /// [`super::chain`]). Blocks the thread: call it from a blocking thread, never from
+    /// the async executor.
+    pub fn call(&self, tool: &str, input: &str, context: &CallContext) -> ToolOutcome {
+        if let Err(message) = self.check_input(tool, input) {
             return ToolOutcome::Error(message);
         }
+        let Some(plugin) = self.plugin_of(tool) else {
+            return ToolOutcome::Error(format!(
+                "<tool_use_error>No such tool: {tool}</tool_use_error>"
+            ));
+        };
         match plugin.run(tool, input, context) {
             Ok(outcome) => outcome,
             Err(failure) => {
