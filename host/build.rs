@@ -30,8 +30,8 @@ fn main() {
     let artifacts = wasm_target_dir.join(WASM_TARGET).join("release");
     let builtin = wasm_target_dir.join("builtin");
     let testing = wasm_target_dir.join("testing");
-    lay_out(&plugin_dirs(&plugins), &artifacts, &builtin);
-    lay_out(&plugin_dirs(&plugins.join("testing")), &artifacts, &testing);
+    lay_out(&plugin_dirs(&plugins, ""), &artifacts, &builtin);
+    lay_out(&plugin_dirs(&plugins, "testing"), &artifacts, &testing);
     println!(
         "cargo:rustc-env=AGENT_HOST_BUILTIN_PLUGINS_DIR={}",
         builtin.display()
@@ -84,14 +84,44 @@ fn build_plugins(plugins: &Path, target_dir: &Path) {
     }
 }
 
-/// The plugin crates directly under `dir`: sub-directories with a `plugin.toml`.
-fn plugin_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+/// The plugin crates directly under `workspace/sub`: sub-directories with a `plugin.toml`
+/// that are members of the guest workspace. A directory that is not a member yet (work in
+/// progress) is skipped with a warning rather than breaking the host's build.
+fn plugin_dirs(workspace: &Path, sub: &str) -> Vec<PathBuf> {
+    let members = workspace_members(workspace);
+    let dir = workspace.join(sub);
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     dirs.retain(|d| d.join("plugin.toml").is_file());
+    dirs.retain(|d| {
+        let member = members.iter().any(|m| workspace.join(m) == *d);
+        if !member {
+            println!(
+                "cargo:warning={} has a plugin.toml but is not a member of the plugins \
+                 workspace (plugins/Cargo.toml); it is not built",
+                d.display()
+            );
+        }
+        member
+    });
     dirs.sort();
     dirs
+}
+
+/// The `members = [...]` of the guest workspace's `Cargo.toml`.
+fn workspace_members(workspace: &Path) -> Vec<String> {
+    let manifest = std::fs::read_to_string(workspace.join("Cargo.toml")).unwrap_or_default();
+    let list = manifest
+        .split_once("members")
+        .and_then(|(_, rest)| rest.split_once('['))
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list)
+        .unwrap_or_default();
+    list.split(',')
+        .map(|item| item.trim().trim_matches('"').to_string())
+        .filter(|item| !item.is_empty())
+        .collect()
 }
 
 /// Copies each plugin's component and manifest into `out` as `<name>.wasm` /

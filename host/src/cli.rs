@@ -19,7 +19,8 @@ use crate::agent::{Agent, AgentSettings};
 use crate::config::{Config, HistoryConfig};
 use crate::model::{BedrockModel, ModelSettings};
 use crate::plugins::{
-    CallContext, LoadedPlugin, PluginRuntime, PluginSet, ToolOutcome, load_plugin, loader,
+    AuditLog, CallContext, LivePlugins, LoadedPlugin, PluginRuntime, PluginSet, ToolOutcome,
+    load_plugin, loader,
 };
 use crate::server::{AppState, ServerSettings};
 use crate::server::{Job, JobRunner, Progress, ProgressEvent};
@@ -153,8 +154,48 @@ fn runtime(config: &Config) -> anyhow::Result<Arc<PluginRuntime>> {
     ))
 }
 
+/// The audit log of tool calls, unless the configuration turns it off.
+fn open_audit_log(config: &Config) -> anyhow::Result<Option<Arc<AuditLog>>> {
+    config
+        .audit_log
+        .as_deref()
+        .map(|path| AuditLog::open(path).map(Arc::new))
+        .transpose()
+}
+
 fn load_plugins(config: &Config) -> anyhow::Result<PluginSet> {
     PluginSet::load_dir(&runtime(config)?, &config.plugins_dir, &config.plugins)
+}
+
+/// The plugin directory as a swappable set (see [`crate::plugins::live`]).
+fn load_live_plugins(config: &Config) -> anyhow::Result<Arc<LivePlugins>> {
+    Ok(Arc::new(LivePlugins::load(
+        runtime(config)?,
+        &config.plugins_dir,
+        config.plugins.clone(),
+    )?))
+}
+
+/// Reloads the plugin directory on every `SIGHUP` (the operator's "swap now").
+fn reload_on_sighup(plugins: Arc<LivePlugins>) {
+    tokio::spawn(async move {
+        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::error!("cannot listen for SIGHUP; plugins reload only by directory polling");
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            let plugins = plugins.clone();
+            let reloaded = tokio::task::spawn_blocking(move || plugins.reload()).await;
+            match reloaded {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(
+                    "SIGHUP: the plugin directory does not load; the previous plugins stay in force: {error:#}"
+                ),
+                Err(error) => tracing::error!("SIGHUP: the reload thread failed: {error}"),
+            }
+        }
+    });
 }
 
 fn serve(mut config: Config, port: Option<u16>) -> anyhow::Result<ExitCode> {
@@ -167,14 +208,25 @@ fn serve(mut config: Config, port: Option<u16>) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         // Loaded before serving so a broken plugin stops the host at start, not mid-task.
-        let plugins = load_plugins(&config)?;
-        let tools: Vec<&str> = plugins
-            .tools()
-            .specs()
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
-        tracing::info!(tools = ?tools, policies = plugins.policies().len(), "plugins loaded");
+        let plugins = load_live_plugins(&config)?;
+        {
+            let set = plugins.current();
+            let tools: Vec<&str> = set
+                .tools()
+                .specs()
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            let policies: Vec<&str> = set
+                .policies()
+                .iter()
+                .map(|p| p.identity().name.as_str())
+                .collect();
+            tracing::info!(?tools, ?policies, "plugins loaded");
+        }
+        reload_on_sighup(plugins.clone());
+        let _watcher =
+            (!config.plugins_reload.is_zero()).then(|| plugins.watch(config.plugins_reload));
         let users = Arc::new(Users::new(
             config.workspace_root.clone(),
             config.allowed_users.clone(),
@@ -186,7 +238,7 @@ fn serve(mut config: Config, port: Option<u16>) -> anyhow::Result<ExitCode> {
         // The AWS client set-up (credential and region chains, TLS roots) is built while
         // the server already answers /ping; the first task waits for it.
         let agent = {
-            let (config, plugins) = (config.clone(), Arc::new(plugins));
+            let (config, plugins) = (config.clone(), plugins.clone());
             async move {
                 build_agent(&config, plugins)
                     .await
@@ -233,7 +285,7 @@ impl JobRunner for DeferredAgent {
 }
 
 /// The agent as configured: plugins, Bedrock client (standard AWS chain), history store.
-async fn build_agent(config: &Config, plugins: Arc<PluginSet>) -> anyhow::Result<Agent> {
+async fn build_agent(config: &Config, plugins: Arc<LivePlugins>) -> anyhow::Result<Agent> {
     let mut settings = ModelSettings::new(&config.model_id);
     settings.max_tokens = config.model.max_tokens;
     settings.request_timeout = config.model.timeout;
@@ -252,6 +304,8 @@ async fn build_agent(config: &Config, plugins: Arc<PluginSet>) -> anyhow::Result
     agent_settings.max_tool_result_chars = config.max_tool_result_chars;
     agent_settings.operator_prompt = config.system_prompt.clone();
     agent_settings.context_budget_tokens = config.context_budget_tokens;
+    agent_settings.audit = open_audit_log(config)?;
+    agent_settings.max_failed_validations = config.max_failed_validations;
     Agent::new(plugins, model, history, agent_settings)
 }
 
@@ -272,7 +326,7 @@ fn run_task(
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let plugins = Arc::new(load_plugins(&config)?);
+        let plugins = load_live_plugins(&config)?;
         let agent = build_agent(&config, plugins).await?;
         if new {
             agent.forget(&user_key).await?;
@@ -423,7 +477,10 @@ fn tools_call(
         .join("plugin-state.json");
     let session = Arc::new(SessionState::persistent(state_file)?);
     let plugins = load_plugins(config)?;
-    let context = CallContext::new(workspace, session);
+    let mut context = CallContext::new(workspace, session);
+    if let Some(audit) = open_audit_log(config)? {
+        context = context.with_audit(audit, "cli");
+    }
     // The configured policies decide exactly as they do for the agent.
     let outcome = plugins.call(tool, &input, &context).outcome;
     println!("{}", outcome.text());

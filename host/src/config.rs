@@ -32,6 +32,9 @@
 //! | `exec_max_file_size_mb` | 1024 (largest file a command may write) |
 //! | `exec_cpu_secs` | 900 (CPU seconds per command) |
 //! | `exec_max_output_kb` | 4096 (stdout + stderr kept per command) |
+//! | `max_failed_validations` | 3 (failed `check-changes` rounds after which a task stops) |
+//! | `plugins_reload_secs` | 2 (how often `serve` looks for changed plugins; 0: only on `SIGHUP`) |
+//! | `audit_log` | `<state_dir>/audit.jsonl` (one JSON line per tool call; `off` disables) |
 //! | `[plugins.<name>]` | per-plugin grants and config, see [`crate::plugins::PluginGrant`] (file only) |
 
 use std::path::{Path, PathBuf};
@@ -86,6 +89,12 @@ pub struct Config {
     pub shutdown_grace: std::time::Duration,
     /// How commands run for plugins granted `exec`.
     pub exec: ExecSettings,
+    /// The audit log of tool calls, unless turned off.
+    pub audit_log: Option<PathBuf>,
+    /// Failed validations after which a task stops.
+    pub max_failed_validations: u32,
+    /// How often `serve` polls the plugin directory for changes (zero: never).
+    pub plugins_reload: std::time::Duration,
     /// Per-plugin grants and configuration.
     pub plugins: PluginSettings,
 }
@@ -166,6 +175,9 @@ struct RawConfig {
     history_s3_prefix: Option<String>,
     max_body_bytes: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    audit_log: Option<String>,
+    plugins_reload_secs: Option<u64>,
+    max_failed_validations: Option<u32>,
     exec_network: Option<bool>,
     exec_env: Option<UserList>,
     exec_writable_paths: Option<UserList>,
@@ -209,6 +221,9 @@ const ENV_KEYS: &[(&str, Kind)] = &[
     ("history_s3_prefix", Kind::Text),
     ("max_body_bytes", Kind::Number),
     ("shutdown_grace_secs", Kind::Number),
+    ("audit_log", Kind::Text),
+    ("plugins_reload_secs", Kind::Number),
+    ("max_failed_validations", Kind::Number),
     ("exec_network", Kind::Flag),
     ("exec_env", Kind::Text),
     ("exec_writable_paths", Kind::Text),
@@ -282,6 +297,11 @@ impl Config {
     fn from_raw(raw: RawConfig) -> anyhow::Result<Self> {
         let exec = exec_settings(&raw)?;
         let state_dir = raw.state_dir.unwrap_or_else(default_state_dir);
+        let audit_log = match raw.audit_log.as_deref().map(str::trim) {
+            None | Some("") => Some(state_dir.join("audit.jsonl")),
+            Some("off") => None,
+            Some(path) => Some(PathBuf::from(path)),
+        };
         let workspace_root = raw
             .workspace_root
             .unwrap_or_else(|| state_dir.join("workspaces"));
@@ -345,6 +365,9 @@ impl Config {
         };
         Ok(Self {
             exec,
+            audit_log,
+            max_failed_validations: raw.max_failed_validations.unwrap_or(3).max(1),
+            plugins_reload: std::time::Duration::from_secs(raw.plugins_reload_secs.unwrap_or(2)),
             system_prompt: raw.system_prompt.filter(|t| !t.trim().is_empty()),
             model,
             max_tool_result_chars: usize::try_from(

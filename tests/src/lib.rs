@@ -120,9 +120,36 @@ impl Fixture {
         std::fs::read(self.path(rel)).expect("read fixture file")
     }
 
+    /// The plugins serving this workspace.
+    pub fn plugins(&self) -> &Arc<PluginSet> {
+        &self.plugins
+    }
+
+    /// The guidance of the loaded policy `name` (what the system prompt gets from it).
+    pub fn guidance(&self, name: &str) -> String {
+        let policy = self
+            .plugins
+            .policies()
+            .iter()
+            .find(|policy| policy.identity().name == name)
+            .unwrap_or_else(|| panic!("policy {name} is loaded"));
+        policy.guidance(&self.context())
+    }
+
+    /// A call context for this workspace and session.
+    pub fn context(&self) -> CallContext {
+        CallContext::new(self.root.clone(), self.session.clone())
+    }
+
+    /// Calls `tool` through the policy chain and returns everything that happened (each
+    /// policy's decision, whether the tool ran).
+    pub fn checked(&self, tool: &str, input: Value) -> agent_host::plugins::CheckedCall {
+        self.plugins.call(tool, &input.to_string(), &self.context())
+    }
+
     /// Calls `tool` with `input` as the agent would (through the policy chain).
     pub fn call(&self, tool: &str, input: Value) -> Result {
-        let context = CallContext::new(self.root.clone(), self.session.clone());
+        let context = self.context();
         match self
             .plugins
             .call(tool, &input.to_string(), &context)
@@ -233,7 +260,23 @@ impl PluginDir {
 
     /// Loads the directory with default operator settings.
     pub fn load(&self) -> anyhow::Result<PluginSet> {
-        PluginSet::load_dir(runtime(), self.path(), &Default::default())
+        self.load_with(&Default::default())
+    }
+
+    /// Loads the directory with the operator's `settings` (`[plugins.<name>]` tables).
+    pub fn load_with(
+        &self,
+        settings: &agent_host::plugins::PluginSettings,
+    ) -> anyhow::Result<PluginSet> {
+        PluginSet::load_dir(runtime(), self.path(), settings)
+    }
+
+    /// Adds the built-in plugin `name` with its shipped manifest.
+    pub fn add_builtin(&self, name: &str) -> PathBuf {
+        let wasm = builtin_component(name);
+        let manifest = std::fs::read_to_string(wasm.with_extension("toml"))
+            .expect("built-in manifest next to its component");
+        self.add(name, &wasm, &manifest)
     }
 }
 

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 use agent_host::agent::{Agent, AgentSettings};
 use agent_host::model::{BedrockModel, ModelSettings};
+use agent_host::plugins::AuditLog;
+use agent_host::plugins::LivePlugins;
 use agent_host::server::{AppState, JobRunner, ServerSettings};
 use agent_host::session::Users;
 use agent_host::session::history::{FileHistory, HistoryStore};
-use agent_host_tests::builtin_plugins;
 use agent_host_tests::fake_bedrock::{FakeBedrock, Recorded, Step, Turn, Usage};
+use agent_host_tests::{PluginDir, builtin_component, builtin_plugins, runtime, testing_component};
 use reqwest::StatusCode;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -50,15 +52,20 @@ struct Host {
 impl Host {
     /// A host whose state (history, plugin state, workspaces) lives under `root`.
     async fn start(fake: &FakeBedrock, root: &Path) -> Self {
+        let plugins = Arc::new(LivePlugins::fixed(builtin_plugins().clone()));
+        Self::start_with(fake, root, plugins, AgentSettings::new(root.join("state"))).await
+    }
+
+    /// A host with its own plugins and agent settings.
+    async fn start_with(
+        fake: &FakeBedrock,
+        root: &Path,
+        plugins: Arc<LivePlugins>,
+        settings: AgentSettings,
+    ) -> Self {
         let root = root.to_path_buf();
         let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.join("history")));
-        let agent = Agent::new(
-            builtin_plugins().clone(),
-            model(fake, true),
-            history,
-            AgentSettings::new(root.join("state")),
-        )
-        .unwrap();
+        let agent = Agent::new(plugins, model(fake, true), history, settings).unwrap();
         let runner: Arc<dyn JobRunner> = Arc::new(agent);
         let users = Arc::new(Users::new(root.join("workspaces"), [USER.to_string()]));
         let state = AppState::new(users, Some(runner), ServerSettings::default());
@@ -543,7 +550,7 @@ async fn cancellation_stops_a_waiting_task_and_keeps_the_history_valid() {
     .await;
     let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.path().join("history")));
     let agent = Agent::new(
-        builtin_plugins().clone(),
+        Arc::new(LivePlugins::fixed(builtin_plugins().clone())),
         model(&fake, true),
         history.clone(),
         AgentSettings::new(root.path().join("state")),
@@ -592,7 +599,7 @@ async fn the_turn_limit_stops_a_task_and_says_so() {
     settings.max_turns = 2;
     let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.path().join("history")));
     let agent = Agent::new(
-        builtin_plugins().clone(),
+        Arc::new(LivePlugins::fixed(builtin_plugins().clone())),
         model(&fake, false),
         history,
         settings,
@@ -622,4 +629,235 @@ async fn the_turn_limit_stops_a_task_and_says_so() {
             .all(|r| r.operation == agent_host_tests::fake_bedrock::Operation::Converse),
         "model_streaming = false uses Converse"
     );
+}
+
+#[tokio::test]
+async fn a_policy_added_while_a_task_runs_applies_to_its_next_tool_call_and_is_audited() {
+    let root = tempfile::tempdir().unwrap();
+    let workspace = root.path().join("workspaces").join(USER);
+    std::fs::create_dir_all(&workspace).unwrap();
+    let ws = workspace.canonicalize().unwrap().display().to_string();
+    let plugin_dir = PluginDir::new();
+    let files = builtin_component("files");
+    dir_add(&plugin_dir, "files", &files);
+    let live = Arc::new(
+        LivePlugins::load(runtime().clone(), plugin_dir.path(), Default::default()).unwrap(),
+    );
+    let first = json!({"file_path": format!("{ws}/secret/a.txt"), "content": "a"});
+    let second =
+        json!({"file_path": format!("{ws}/secret/b.txt"), "content": "TOP-SECRET-CONTENT"});
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::tool_use("w1", "Write", first.clone())),
+        // The model "thinks" long enough for the operator to drop a policy in.
+        Step::Slow {
+            delay: Duration::from_millis(1500),
+            then: Turn::tool_use("w2", "Write", second.clone()),
+        },
+        Step::Reply(Turn::text("done")),
+    ])
+    .await;
+    let mut settings = AgentSettings::new(root.path().join("state"));
+    let audit_path = root.path().join("audit.jsonl");
+    settings.audit = Some(Arc::new(AuditLog::open(&audit_path).unwrap()));
+    let host = Host::start_with(&fake, root.path(), live.clone(), settings).await;
+    let task = tokio::spawn(async move { host.ask("write two secrets").await });
+    // Once the first write happened, add the policy and swap.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !workspace.join("secret/a.txt").exists() {
+        assert!(Instant::now() < deadline, "the first write never happened");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    dir_add(
+        &plugin_dir,
+        "policy-example",
+        &testing_component("policy-example"),
+    );
+    let swapped = tokio::task::spawn_blocking({
+        let live = live.clone();
+        move || live.reload_if_changed()
+    })
+    .await
+    .unwrap();
+    assert!(swapped.unwrap(), "the new set is in force");
+    let (status, body) = task.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["answer"], "done");
+    assert!(workspace.join("secret/a.txt").exists());
+    assert!(
+        !workspace.join("secret/b.txt").exists(),
+        "the second write ran past the new policy"
+    );
+    // The model was told who denied it.
+    let requests = fake.requests();
+    let last = requests.last().unwrap().body["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let denial = last
+        .iter()
+        .filter_map(|m| m["content"].as_array())
+        .flatten()
+        .find(|b| b["toolResult"]["toolUseId"] == "w2")
+        .unwrap();
+    assert_eq!(denial["toolResult"]["status"], "error");
+    let text = denial["toolResult"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("Denied by policy policy-example:"),
+        "{text}"
+    );
+    // The audit log has both calls, the second with the policy's verdict.
+    let lines: Vec<Value> = std::fs::read_to_string(&audit_path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["user"], USER);
+    assert_eq!(lines[0]["tool"], "Write");
+    assert_eq!(lines[0]["status"], "success");
+    assert_eq!(lines[0]["policies"], json!([]));
+    assert_eq!(lines[1]["status"], "denied");
+    assert_eq!(lines[1]["ran"], false);
+    assert_eq!(lines[1]["policies"][0]["policy"], "policy-example");
+    assert_eq!(lines[1]["policies"][0]["verdict"], "deny");
+    let digest = sha256_hex(second.to_string().as_bytes());
+    assert_eq!(lines[1]["input_sha256"], digest);
+    assert!(
+        !std::fs::read_to_string(&audit_path)
+            .unwrap()
+            .contains("TOP-SECRET-CONTENT"),
+        "the audit log holds digests, not inputs: {}",
+        std::fs::read_to_string(&audit_path).unwrap()
+    );
+}
+
+fn dir_add(dir: &PluginDir, name: &str, wasm: &Path) {
+    let manifest = std::fs::read_to_string(wasm.with_extension("toml")).unwrap();
+    dir.add(name, wasm, &manifest);
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `files`, `bash` and `policy-validate` configured to run the repository's `tests.sh`.
+fn validating_plugins() -> (PluginDir, Arc<LivePlugins>) {
+    let dir = PluginDir::new();
+    dir_add(&dir, "files", &builtin_component("files"));
+    dir_add(&dir, "bash", &builtin_component("bash"));
+    let validate = builtin_component("policy-validate");
+    let manifest = std::fs::read_to_string(validate.with_extension("toml"))
+        .unwrap()
+        .replace("commands = []", r#"commands = ["sh tests.sh"]"#);
+    assert!(manifest.contains("sh tests.sh"));
+    dir.add("policy-validate", &validate, &manifest);
+    let live =
+        Arc::new(LivePlugins::load(runtime().clone(), dir.path(), Default::default()).unwrap());
+    (dir, live)
+}
+
+/// The validation failures the model was shown in `request`'s last message.
+fn validation_errors(request: &Recorded) -> Vec<String> {
+    let messages = request.body["messages"].as_array().unwrap();
+    messages.last().unwrap()["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["text"].as_str())
+        .filter(|t| t.contains("<validation_error>"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_broken_edit_fails_validation_and_the_model_fixes_it() {
+    let root = tempfile::tempdir().unwrap();
+    let workspace = root.path().join("workspaces").join(USER);
+    seed(&workspace);
+    let ws = workspace.canonicalize().unwrap().display().to_string();
+    let (_dir, live) = validating_plugins();
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::tool_use("r1", "Read", json!({"file_path": format!("{ws}/src/lib.rs")}))),
+        // The "fix" breaks the check ...
+        Step::Reply(Turn::tool_use(
+            "e1",
+            "Edit",
+            json!({"file_path": format!("{ws}/src/lib.rs"), "old_string": "a - b", "new_string": "a * b"}),
+        )),
+        // ... the model sees why and fixes it.
+        Step::Reply(Turn::tool_use(
+            "e2",
+            "Edit",
+            json!({"file_path": format!("{ws}/src/lib.rs"), "old_string": "a * b", "new_string": "a + b"}),
+        )),
+        Step::Reply(Turn::text("Fixed, and the tests pass.")),
+    ])
+    .await;
+    let settings = AgentSettings::new(root.path().join("state"));
+    let host = Host::start_with(&fake, root.path(), live, settings).await;
+    let (status, body) = host.ask("fix add()").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["answer"], "Fixed, and the tests pass.");
+    assert!(
+        std::fs::read_to_string(workspace.join("src/lib.rs"))
+            .unwrap()
+            .contains("a + b")
+    );
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 4);
+    assert!(
+        validation_errors(&requests[1]).is_empty(),
+        "a Read changes nothing"
+    );
+    let failures = validation_errors(&requests[2]);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].contains("[policy-validate] Validation check `sh tests.sh` failed with exit code 1:\nFAILED: add(2, 3) != 5"),
+        "{}",
+        failures[0]
+    );
+    assert!(failures[0].contains("1 of at most 3"), "{}", failures[0]);
+    assert!(validation_errors(&requests[3]).is_empty(), "the fix passed");
+    // The system prompt told the model about the check.
+    let system = requests[0].body["system"][0]["text"].as_str().unwrap();
+    assert!(system.contains("`sh tests.sh`"), "{system}");
+}
+
+#[tokio::test]
+async fn repeated_validation_failures_stop_the_task_and_say_why() {
+    let root = tempfile::tempdir().unwrap();
+    let workspace = root.path().join("workspaces").join(USER);
+    seed(&workspace);
+    let (_dir, live) = validating_plugins();
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::tool_use(
+            "b1",
+            "Bash",
+            json!({"command": "echo '// one' >> src/lib.rs"}),
+        )),
+        Step::Reply(Turn::tool_use(
+            "b2",
+            "Bash",
+            json!({"command": "echo '// two' >> src/lib.rs"}),
+        )),
+        Step::Reply(Turn::text("never asked")),
+    ])
+    .await;
+    let mut settings = AgentSettings::new(root.path().join("state"));
+    settings.max_failed_validations = 2;
+    let host = Host::start_with(&fake, root.path(), live, settings).await;
+    let (status, body) = host.ask("append comments").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer = body["answer"].as_str().unwrap();
+    assert!(
+        answer.starts_with("I stopped: my changes failed validation 2 times"),
+        "{answer}"
+    );
+    assert!(answer.contains("FAILED: add(2, 3) != 5"), "{answer}");
+    assert_eq!(fake.requests().len(), 2, "no model turn after the limit");
+    assert_eq!(host.ping().await, "Healthy");
 }

@@ -6,6 +6,7 @@
 //! as it exists, so a recycled microVM or a crash loses nothing; the conversation stays
 //! valid for Bedrock at every step (see [`conversation`]).
 
+mod changes;
 pub mod conversation;
 pub mod prompt;
 
@@ -22,7 +23,7 @@ use self::conversation::{Conversation, INTERRUPTED, Pending};
 use self::prompt::{PromptParts, system_prompt};
 use crate::model::bedrock::{Request, system_blocks};
 use crate::model::{BedrockModel, Block, ModelError, ToolsConfig, Usage};
-use crate::plugins::{CallContext, PluginSet};
+use crate::plugins::{AuditLog, CallContext, LivePlugins, PluginSet, WorkspaceAccess};
 use crate::server::{Answer, Job, JobRunner, ProgressEvent};
 use crate::session::history::HistoryStore;
 use crate::session::{SessionState, workspace_dir_name};
@@ -40,6 +41,10 @@ pub struct AgentSettings {
     pub context_budget_tokens: usize,
     /// Where per-user plugin state is kept (`<state_dir>/sessions/<user>/`).
     pub state_dir: PathBuf,
+    /// Where every tool call is recorded, if anywhere.
+    pub audit: Option<Arc<AuditLog>>,
+    /// Failed validations (policies' `check-changes`) after which a task stops.
+    pub max_failed_validations: u32,
 }
 
 impl AgentSettings {
@@ -51,6 +56,8 @@ impl AgentSettings {
             operator_prompt: None,
             context_budget_tokens: 150_000,
             state_dir,
+            audit: None,
+            max_failed_validations: 3,
         }
     }
 }
@@ -62,10 +69,11 @@ pub struct Agent {
 }
 
 struct Inner {
-    plugins: Arc<PluginSet>,
+    plugins: Arc<LivePlugins>,
     model: BedrockModel,
-    tools: ToolsConfig,
-    tool_names: Vec<String>,
+    /// The tool specs sent to the model, built once per plugin set (so the prompt prefix
+    /// stays byte-identical, and cached, until the set is swapped).
+    tools: Mutex<(Arc<PluginSet>, Arc<ToolsConfig>)>,
     history: Arc<dyn HistoryStore>,
     settings: AgentSettings,
     /// Conversations of users whose task is not running (the running task owns its own).
@@ -75,22 +83,21 @@ struct Inner {
 }
 
 impl Agent {
-    /// An agent using `plugins`' tools through `model`, remembering in `history`.
+    /// An agent using the tools and policies of `plugins` (as swapped over time) through
+    /// `model`, remembering in `history`.
     pub fn new(
-        plugins: Arc<PluginSet>,
+        plugins: Arc<LivePlugins>,
         model: BedrockModel,
         history: Arc<dyn HistoryStore>,
         settings: AgentSettings,
     ) -> anyhow::Result<Self> {
-        let specs = plugins.tools().specs();
-        let tools = ToolsConfig::new(&specs)?;
-        let tool_names = specs.iter().map(|s| s.name.clone()).collect();
+        let set = plugins.current();
+        let tools = Arc::new(ToolsConfig::new(&set.tools().specs())?);
         Ok(Self {
             inner: Arc::new(Inner {
                 plugins,
                 model,
-                tools,
-                tool_names,
+                tools: Mutex::new((set, tools)),
                 history,
                 settings,
                 conversations: Mutex::new(HashMap::new()),
@@ -145,8 +152,15 @@ impl Inner {
     ) -> anyhow::Result<(String, Usage)> {
         let session = self.session_state(&job.user_key)?;
         let (stop, _watcher) = cancel_flag(job);
-        let context = CallContext::new(job.workspace.clone(), session).with_cancel(stop);
-        let system = system_blocks(&self.system_prompt(job, &context).await);
+        let mut context = CallContext::new(job.workspace.clone(), session).with_cancel(stop);
+        if let Some(audit) = &self.settings.audit {
+            context = context.with_audit(audit.clone(), &job.user_key);
+        }
+        let system = system_blocks(
+            &self
+                .system_prompt(job, &context, &self.plugins.current())
+                .await,
+        );
 
         conversation.push_user_text(&job.prompt);
         let dropped = conversation.compact(self.settings.context_budget_tokens);
@@ -156,6 +170,8 @@ impl Inner {
         self.save(&job.user_key, conversation).await?;
 
         let mut usage = Usage::default();
+        let mut failed_validations = 0;
+        let task_started = std::time::SystemTime::now();
         let progress = job.progress.clone();
         let on_text = move |text: &str| {
             progress.send(ProgressEvent::Text {
@@ -163,9 +179,11 @@ impl Inner {
             })
         };
         for turn_number in 1..=self.settings.max_turns {
+            // The specs offered come from the set in force now...
+            let tools = self.tools_for_request()?;
             let request = Request {
                 system: &system,
-                tools: &self.tools,
+                tools: &tools,
                 messages: conversation.sdk_messages(),
             };
             let turn = match self.model.turn(&request, &on_text, &job.cancel).await {
@@ -191,11 +209,48 @@ impl Inner {
             if calls.is_empty() {
                 return Ok((finish(text, &turn.stop_reason), usage));
             }
-            let results = self.call_tools(job, &context, calls).await;
+            // ... and the calls run on the set in force when they arrive (a policy
+            // swapped in while the model was thinking applies to them), one set for the
+            // whole batch.
+            let plugins = self.plugins.current();
+            // File times come from a coarse kernel clock that may lag the one read here by
+            // a tick, so look a little earlier (but never before the task began).
+            let started = (std::time::SystemTime::now() - MTIME_SLACK).max(task_started);
+            let (mut results, may_have_written) =
+                self.call_tools(job, &plugins, &context, calls).await;
+            let failure = if may_have_written && !job.cancel.is_cancelled() {
+                validate_changes(&plugins, &context, started).await
+            } else {
+                None
+            };
+            if let Some(failure) = &failure {
+                failed_validations += 1;
+                results.push(Block::Text {
+                    text: format!(
+                        "<validation_error>\nYour changes failed validation \
+                         ({failed_validations} of at most {} failures):\n{failure}\nFix \
+                         the problem; the checks run again after your next change.\n\
+                         </validation_error>",
+                        self.settings.max_failed_validations
+                    ),
+                });
+            }
             conversation.push_user_blocks(results);
             self.save(&job.user_key, conversation).await?;
             if job.cancel.is_cancelled() {
                 anyhow::bail!("the task was cancelled");
+            }
+            if let Some(failure) = failure
+                && failed_validations >= self.settings.max_failed_validations
+            {
+                tracing::warn!(task = %job.task_id, failed_validations, "task stopped: validation kept failing");
+                return Ok((
+                    format!(
+                        "I stopped: my changes failed validation {failed_validations} times, \
+                         the limit for one task. The last failure:\n{failure}"
+                    ),
+                    usage,
+                ));
             }
             tracing::debug!(turn = turn_number, "turn done");
         }
@@ -210,13 +265,16 @@ impl Inner {
     }
 
     /// Runs the calls of one model turn in order; every call gets exactly one result.
+    /// Also says whether a tool that may change the workspace ran.
     async fn call_tools(
         &self,
         job: &Job,
+        plugins: &Arc<PluginSet>,
         context: &CallContext,
         calls: Vec<(String, String, serde_json::Value)>,
-    ) -> Vec<Block> {
+    ) -> (Vec<Block>, bool) {
         let mut results = Vec::with_capacity(calls.len());
+        let mut may_have_written = false;
         for (id, name, input) in calls {
             if job.cancel.is_cancelled() {
                 results.push(Block::ToolResult {
@@ -231,7 +289,8 @@ impl Inner {
                 tool: name.clone(),
                 input: input.clone(),
             });
-            let checked = self.plugins.call_tool(&name, &input, context).await;
+            let checked = plugins.call_tool(&name, &input, context).await;
+            may_have_written |= checked.ran && can_write(plugins, &name);
             let outcome = checked.outcome;
             let is_error = outcome.is_error();
             job.progress.send(ProgressEvent::ToolFinished {
@@ -251,19 +310,32 @@ impl Inner {
                 is_error,
             });
         }
-        results
+        (results, may_have_written)
     }
 
-    async fn system_prompt(&self, job: &Job, context: &CallContext) -> String {
+    /// The tool specs of the plugin set in force (rebuilt only after a swap, so the
+    /// prompt prefix keeps its bytes and its cache).
+    fn tools_for_request(&self) -> anyhow::Result<Arc<ToolsConfig>> {
+        let current = self.plugins.current();
+        let mut cached = lock(&self.tools);
+        if !Arc::ptr_eq(&cached.0, &current) {
+            let tools = Arc::new(ToolsConfig::new(&current.tools().specs())?);
+            *cached = (current, tools);
+        }
+        Ok(cached.1.clone())
+    }
+
+    async fn system_prompt(&self, job: &Job, context: &CallContext, plugins: &PluginSet) -> String {
         let mut guidance = Vec::new();
-        for policy in self.plugins.policies() {
+        for policy in plugins.policies() {
             let name = policy.identity().name.clone();
             let (policy, context) = (policy.clone(), context.clone());
             if let Ok(text) = tokio::task::spawn_blocking(move || policy.guidance(&context)).await {
                 guidance.push((name, text));
             }
         }
-        let tools: Vec<&str> = self.tool_names.iter().map(String::as_str).collect();
+        let specs = plugins.tools().specs();
+        let tools: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         system_prompt(&PromptParts {
             workspace: &job.workspace,
             tools: &tools,
@@ -382,6 +454,54 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How far a file's modification time may lag the clock (one kernel tick, with room).
+const MTIME_SLACK: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Whether `tool`'s plugin may change the workspace (read-write access or commands).
+fn can_write(plugins: &PluginSet, tool: &str) -> bool {
+    plugins.tools().plugin_of(tool).is_some_and(|plugin| {
+        let capabilities = &plugin.identity().capabilities;
+        capabilities.workspace == WorkspaceAccess::ReadWrite || capabilities.exec
+    })
+}
+
+/// Runs each policy's `check-changes` on the files changed since `started`; the failures,
+/// by policy, or `None` when all pass (or nothing changed).
+async fn validate_changes(
+    plugins: &Arc<PluginSet>,
+    context: &CallContext,
+    started: std::time::SystemTime,
+) -> Option<String> {
+    if plugins.policies().is_empty() {
+        return None;
+    }
+    let (plugins, context) = (plugins.clone(), context.clone());
+    let checked = tokio::task::spawn_blocking(move || {
+        let changed = changes::modified_since(context.workspace(), started);
+        if changed.is_empty() {
+            return None;
+        }
+        let failures: Vec<String> = plugins
+            .policies()
+            .iter()
+            .filter_map(|policy| {
+                policy
+                    .check_changes(&changed, &context)
+                    .err()
+                    .map(|message| format!("[{}] {message}", policy.identity().name))
+            })
+            .collect();
+        tracing::info!(
+            changed = changed.len(),
+            failures = failures.len(),
+            "changes validated"
+        );
+        (!failures.is_empty()).then(|| failures.join("\n"))
+    })
+    .await;
+    checked.unwrap_or_else(|error| Some(format!("validation could not run: {error}")))
 }
 
 #[cfg(test)]

@@ -52,8 +52,8 @@ pub struct PluginGrant {
 }
 
 /// The built-in plugins that run commands by default: `bash` (the Bash tool) and
-/// `validate` (the validation policy). `exec = false` under `[plugins.<name>]` revokes it.
-pub const EXEC_BY_DEFAULT: &[&str] = &["bash", "validate"];
+/// `policy-validate` (the validation policy). `exec = false` under `[plugins.<name>]` revokes it.
+pub const EXEC_BY_DEFAULT: &[&str] = &["bash", "policy-validate"];
 
 fn yes() -> bool {
     true

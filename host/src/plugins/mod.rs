@@ -5,13 +5,16 @@
 //! - [`loader`]: checks a component against its manifest and grants, pre-links it.
 //! - [`sandbox`]: a fresh store per call with only the workspace preopened, and limits.
 //! - [`tools`] and [`policy`]: the two worlds; [`set`]: a directory of plugins;
-//!   [`chain`]: every tool call through each policy before it runs.
+//!   [`chain`]: every tool call through each policy before it runs; [`live`]: the set in
+//!   force, swapped when the plugin directory changes; [`audit`]: the audit log.
 
+pub mod audit;
 pub mod bindings;
 mod cache;
 mod capabilities;
 pub mod chain;
 pub mod grants;
+pub mod live;
 pub mod loader;
 pub mod manifest;
 mod output;
@@ -24,9 +27,11 @@ mod validation;
 
 use std::path::PathBuf;
 
+pub use audit::AuditLog;
 pub use bindings::{ToolCall, ToolSpec, Verdict};
 pub use chain::{CheckedCall, Decision, PolicyDecision};
 pub use grants::{PluginGrant, PluginSettings};
+pub use live::LivePlugins;
 pub use loader::{ComponentFacts, LoadedPlugin, WIT_VERSION, load_plugin};
 pub use manifest::{Capabilities, Limits, Manifest, WorkspaceAccess, World};
 pub use policy::PolicyPlugin;

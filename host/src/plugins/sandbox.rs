@@ -17,6 +17,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::audit::AuditLog;
 use super::manifest::{Capabilities, Limits, WorkspaceAccess};
 use super::output::CapturedOutput;
 use super::runtime::PluginRuntime;
@@ -34,6 +35,7 @@ pub struct CallContext {
     workspace: PathBuf,
     session: Arc<SessionState>,
     cancel: Option<Arc<AtomicBool>>,
+    audit: Option<(Arc<AuditLog>, Arc<str>)>,
 }
 
 impl CallContext {
@@ -44,7 +46,21 @@ impl CallContext {
             workspace,
             session,
             cancel: None,
+            audit: None,
         }
+    }
+
+    /// Records every tool call made with this context in `log`, as made by `user`.
+    pub fn with_audit(mut self, log: Arc<AuditLog>, user: &str) -> Self {
+        self.audit = Some((log, user.into()));
+        self
+    }
+
+    /// The audit log and the user calls are recorded for, if any.
+    pub fn audit(&self) -> Option<(&AuditLog, &str)> {
+        self.audit
+            .as_ref()
+            .map(|(log, user)| (log.as_ref(), user.as_ref()))
     }
 
     /// Stops the call (at the next epoch tick) once `flag` is set.

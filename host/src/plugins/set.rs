@@ -63,8 +63,21 @@ impl PluginSet {
     }
 
     /// Calls a tool through the policy chain (see [`super::chain`]). Blocks the thread.
+    /// The call is recorded in the context's audit log, if it has one.
     pub fn call(&self, tool: &str, input: &str, context: &CallContext) -> CheckedCall {
-        call_with_policies(&self.tools, &self.policies, tool, input, context)
+        let started = std::time::Instant::now();
+        let checked = call_with_policies(&self.tools, &self.policies, tool, input, context);
+        if let Some((log, user)) = context.audit() {
+            log.record(
+                user,
+                context.workspace(),
+                tool,
+                input,
+                &checked,
+                started.elapsed(),
+            );
+        }
+        checked
     }
 
     /// [`Self::call`] from async code: the call runs on tokio's blocking pool, never on the

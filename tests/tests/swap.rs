@@ -1,0 +1,145 @@
+//! Swapping plugins while the host runs (`LivePlugins`): a changed directory is loaded
+//! whole and swapped in at once; a directory that does not load is refused and the old
+//! set stays; calls made during swaps each see one complete set.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use agent_host::plugins::{CallContext, LivePlugins};
+use agent_host::session::SessionState;
+use agent_host_tests::{PluginDir, builtin_component, runtime, testing_component};
+use serde_json::json;
+
+fn add(dir: &PluginDir, name: &str, wasm: &Path) {
+    let manifest = std::fs::read_to_string(wasm.with_extension("toml")).unwrap();
+    dir.add(name, wasm, &manifest);
+}
+
+fn remove(dir: &PluginDir, name: &str) {
+    for ext in ["wasm", "toml"] {
+        std::fs::remove_file(dir.path().join(format!("{name}.{ext}"))).unwrap();
+    }
+}
+
+fn tool_names(live: &LivePlugins) -> Vec<String> {
+    live.current()
+        .tools()
+        .specs()
+        .iter()
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+#[test]
+fn tools_and_policies_are_added_replaced_and_removed_without_a_restart() {
+    let dir = PluginDir::new();
+    add(&dir, "files", &builtin_component("files"));
+    let live = LivePlugins::load(runtime().clone(), dir.path(), Default::default()).unwrap();
+    assert_eq!(tool_names(&live), ["Read", "Write", "Edit"]);
+    assert!(!live.reload_if_changed().unwrap(), "nothing changed");
+
+    add(&dir, "search", &builtin_component("search"));
+    assert!(live.reload_if_changed().unwrap());
+    assert_eq!(tool_names(&live), ["Read", "Write", "Edit", "Glob", "Grep"]);
+    assert_eq!(live.generation(), 1);
+
+    add(&dir, "policy-example", &testing_component("policy-example"));
+    assert!(live.reload_if_changed().unwrap());
+    assert_eq!(live.current().policies().len(), 1);
+
+    remove(&dir, "search");
+    remove(&dir, "policy-example");
+    assert!(live.reload_if_changed().unwrap());
+    assert_eq!(tool_names(&live), ["Read", "Write", "Edit"]);
+    assert!(live.current().policies().is_empty());
+    assert_eq!(live.generation(), 3);
+}
+
+#[test]
+fn a_corrupt_replacement_is_refused_and_the_old_set_keeps_working() {
+    let dir = PluginDir::new();
+    add(&dir, "files", &builtin_component("files"));
+    add(&dir, "policy-example", &testing_component("policy-example"));
+    let live = LivePlugins::load(runtime().clone(), dir.path(), Default::default()).unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let root = workspace.path().canonicalize().unwrap();
+    let context = CallContext::new(root.clone(), Arc::new(SessionState::in_memory()));
+    let secret = json!({"file_path": root.join("secret/k").display().to_string(), "content": "x"})
+        .to_string();
+
+    // A truncated copy of the policy (as if the copy were still in progress).
+    let wasm = dir.path().join("policy-example.wasm");
+    let bytes = std::fs::read(&wasm).unwrap();
+    std::fs::write(&wasm, &bytes[..bytes.len() / 2]).unwrap();
+    let error = live.reload_if_changed().unwrap_err();
+    let message = format!("{error:#}");
+    assert!(message.contains("policy-example"), "{message}");
+    assert_eq!(live.generation(), 0, "nothing was swapped");
+    // The old policy still decides.
+    let checked = live.current().call("Write", &secret, &context);
+    assert!(
+        !checked.ran,
+        "the old policy is gone: {:?}",
+        checked.outcome
+    );
+    // A refused directory is reported once, not on every poll.
+    assert!(!live.reload_if_changed().unwrap());
+
+    // Once the copy is complete, the new set is loaded.
+    std::fs::write(&wasm, &bytes).unwrap();
+    assert!(live.reload_if_changed().unwrap());
+    assert!(!live.current().call("Write", &secret, &context).ran);
+}
+
+#[test]
+fn calls_during_swaps_each_see_one_whole_set() {
+    let dir = PluginDir::new();
+    add(&dir, "files", &builtin_component("files"));
+    let live =
+        Arc::new(LivePlugins::load(runtime().clone(), dir.path(), Default::default()).unwrap());
+    let workspace = tempfile::tempdir().unwrap();
+    let root = workspace.path().canonicalize().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let caller = {
+        let (live, stop, root) = (live.clone(), stop.clone(), root.clone());
+        std::thread::spawn(move || {
+            let context = CallContext::new(root.clone(), Arc::new(SessionState::in_memory()));
+            let (mut with_policy, mut without) = (0, 0);
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let set = live.current();
+                let input = json!({
+                    "file_path": root.join(format!("secret/{n}")).display().to_string(),
+                    "content": "x"
+                })
+                .to_string();
+                let checked = set.call("Write", &input, &context);
+                // Whole sets only: the policy either is there (and denies) or is not
+                // (and the write runs); never a missing tool or a half-made chain.
+                if set.policies().is_empty() {
+                    assert!(checked.ran && !checked.outcome.is_error(), "{checked:?}");
+                    without += 1;
+                } else {
+                    assert!(!checked.ran && checked.decisions.len() == 1, "{checked:?}");
+                    with_policy += 1;
+                }
+            }
+            (with_policy, without)
+        })
+    };
+    for round in 0..6 {
+        if round % 2 == 0 {
+            add(&dir, "policy-example", &testing_component("policy-example"));
+        } else {
+            remove(&dir, "policy-example");
+        }
+        live.reload().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (with_policy, without) = caller.join().unwrap();
+    assert!(with_policy > 0 && without > 0, "{with_policy} / {without}");
+    assert_eq!(live.generation(), 6);
+}
