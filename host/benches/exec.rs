@@ -3,7 +3,8 @@
 //! `cargo bench --bench exec` prints median and p99 of:
 //! - `bash -c true` spawned directly with `std::process::Command` (the floor);
 //! - the host's `CommandRunner` running `true` (environment, scratch area, cgroup,
-//!   rlimits, Landlock, supervision);
+//!   rlimits, Landlock, supervision), also from a host with 512 MB resident (the cost of
+//!   starting a command must not grow with the host);
 //! - a `Bash` tool call `{"command":"true"}` through the plugin (fresh instance, session
 //!   state for the working directory, exec), which is what the model pays.
 //!
@@ -48,19 +49,19 @@ fn main() {
             if active { "on" } else { "OFF" }
         );
     }
-    let host = sample(iterations, || {
-        let output = runner
-            .run(&CommandRequest {
-                command_line: "true",
-                workspace: &workspace,
-                cwd: &workspace,
-                timeout: Duration::from_secs(30),
-                cancel: None,
-            })
-            .expect("command runs");
-        assert_eq!(output.exit_code, Some(0));
-    });
+    let host = sample(iterations, || run_true(&runner, &workspace));
     report("host exec of `true` (confined)", &host, Some(&direct));
+
+    // The same from a host with 512 MB resident: starting a command must not copy it.
+    let resident = vec![1u8; 512 << 20];
+    let big = sample(iterations / 5, || run_true(&runner, &workspace));
+    std::hint::black_box(&resident);
+    drop(resident);
+    report(
+        "host exec of `true` with 512 MB resident in the host",
+        &big,
+        Some(&direct),
+    );
 
     let plugins_dir = agent_host::plugins::builtin_plugins_dir().expect("built-in plugins built");
     let runtime = Arc::new(PluginRuntime::new(Some(scratch.path().join("cache"))).unwrap());
@@ -77,6 +78,19 @@ fn main() {
         &tool,
         Some(&direct),
     );
+}
+
+fn run_true(runner: &CommandRunner, workspace: &std::path::Path) {
+    let output = runner
+        .run(&CommandRequest {
+            command_line: "true",
+            workspace,
+            cwd: workspace,
+            timeout: Duration::from_secs(30),
+            cancel: None,
+        })
+        .expect("command runs");
+    assert_eq!(output.exit_code, Some(0));
 }
 
 fn sample(iterations: usize, mut f: impl FnMut()) -> Vec<Duration> {

@@ -492,11 +492,7 @@ fn tools_call(
 
 /// Session names become directory names: keep them plain.
 fn validate_session_name(name: &str) -> anyhow::Result<String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let ok = crate::session::is_plain_name(name);
     if !ok {
         anyhow::bail!("--session {name:?} must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'");
     }

@@ -1,13 +1,14 @@
-//! What the kernel enforces on a command, set up in the child between `fork` and `exec`.
+//! What the kernel enforces on a command, set up in the child between `clone` and `exec`.
 //!
 //! In order: join the command's pids cgroup, resource limits, a fresh network namespace
 //! when the operator turned the network off, then Landlock (last, because it would refuse
 //! the cgroup write). Everything that needs memory or paths is prepared in the parent
-//! ([`ChildSetup::prepare`]); the child only makes system calls, as it must after `fork`
-//! in a multi-threaded process.
+//! ([`ChildSetup::prepare`]); the child only makes system calls, as it must when it runs
+//! in the parent's memory (see [`super::spawn`]).
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use landlock::{
@@ -64,7 +65,8 @@ pub struct ChildSetup {
     cgroup_procs: Option<CString>,
     limits: ResourceLimits,
     network: Option<NetworkNamespace>,
-    landlock: Option<RulesetCreated>,
+    /// The Landlock ruleset (close-on-exec), when the kernel enforces one.
+    landlock: Option<OwnedFd>,
 }
 
 /// The files written to give a new user namespace the caller's own ids, pre-formatted.
@@ -92,11 +94,11 @@ impl ChildSetup {
             }
         });
         let landlock = if abi > 0 {
-            Some(
+            let ruleset =
                 landlock_ruleset(abi_level(abi), writable, network_off).map_err(|error| {
                     io::Error::other(format!("cannot prepare the Landlock rules: {error}"))
-                })?,
-            )
+                })?;
+            Option::<OwnedFd>::from(ruleset)
         } else {
             None
         };
@@ -108,8 +110,9 @@ impl ChildSetup {
         })
     }
 
-    /// Runs in the child after `fork`: system calls only, no allocation.
-    pub fn apply(&mut self) -> io::Result<()> {
+    /// Runs in the child before `execve`: system calls only, no allocation, nothing
+    /// written to memory (the child shares the parent's; see [`super::spawn`]).
+    pub fn apply(&self) -> io::Result<()> {
         if let Some(procs) = &self.cgroup_procs {
             write_file(procs, b"0")?;
         }
@@ -120,10 +123,18 @@ impl ChildSetup {
         if let Some(network) = &self.network {
             network.enter()?;
         }
-        if let Some(ruleset) = self.landlock.take() {
-            ruleset
-                .restrict_self()
-                .map_err(|_| io::Error::last_os_error())?;
+        if let Some(ruleset) = &self.landlock {
+            // SAFETY: prctl and landlock_restrict_self take integers only. No new
+            // privileges is what lets an unprivileged process restrict itself, and keeps
+            // setuid programs from shedding the rules.
+            unsafe {
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
         }
         Ok(())
     }

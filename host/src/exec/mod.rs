@@ -7,6 +7,7 @@
 //!   namespace when the network is off, Landlock (writes only inside the workspace).
 //! - [`cgroup`]: a pids cgroup per command where available (process limit, and every
 //!   process found and killed at the end).
+//! - [`spawn`]: starting the shell without copying the host's memory (`CLONE_VM`).
 //! - [`supervise`]: timeout, cancellation, output cap, kill of the process group.
 //!
 //! Which of these the machine offers is probed once, when the [`CommandRunner`] is made;
@@ -16,12 +17,12 @@ mod cgroup;
 mod confine;
 mod environment;
 pub mod scratch;
+mod spawn;
 mod supervise;
 
-use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -82,7 +83,7 @@ pub struct CommandRequest<'a> {
 }
 
 /// What a command produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommandOutput {
     /// The exit code; `None` when a signal ended it.
     pub exit_code: Option<i32>,
@@ -264,7 +265,7 @@ impl CommandRunner {
             file_size: settings.max_file_size_mb.saturating_mul(1024 * 1024),
             cpu_seconds: settings.cpu_secs.max(1),
         };
-        let mut setup = ChildSetup::prepare(
+        let setup = ChildSetup::prepare(
             cgroup.as_ref().map(|c| c.procs_path().clone()),
             limits,
             !settings.network,
@@ -275,24 +276,30 @@ impl CommandRunner {
         let env = environment::command_environment(&scratch, &settings.env, &|name| {
             std::env::var_os(name)
         });
-        let mut command = Command::new(&self.confinement.bash);
-        command
-            .arg("-c")
-            .arg(request.command_line)
-            .current_dir(&cwd)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k as &OsString, v as &OsString)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        // SAFETY: `apply` only makes system calls (no allocation, no locks), which is
-        // what may run between fork and exec.
-        unsafe {
-            command.pre_exec(move || setup.apply());
-        }
+        let c_string = |bytes: &[u8], what: &str| {
+            CString::new(bytes).map_err(|_| {
+                ExecError::Start(format!(
+                    "the {what} contains a NUL byte, which a command cannot take"
+                ))
+            })
+        };
+        let program = c_string(self.confinement.bash.as_os_str().as_bytes(), "shell path")?;
+        let args = [
+            c_string(b"-c", "argument")?,
+            c_string(request.command_line.as_bytes(), "command line")?,
+        ];
+        let env = env
+            .iter()
+            .map(|(key, value)| {
+                let mut entry = key.as_bytes().to_vec();
+                entry.push(b'=');
+                entry.extend_from_slice(value.as_bytes());
+                c_string(&entry, "environment")
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cwd = c_string(cwd.as_os_str().as_bytes(), "working directory")?;
         let started = Instant::now();
-        let mut child = command.spawn().map_err(|error| {
+        let child = spawn::spawn(&program, &args, &env, &cwd, &setup).map_err(|error| {
             ExecError::Start(if !settings.network {
                 format!(
                     "{error} (the network is turned off with exec_network = false; this host may \
@@ -302,36 +309,26 @@ impl CommandRunner {
                 error.to_string()
             })
         })?;
+        drop(setup);
+        let pid = child.pid;
         let deadline = started + request.timeout.min(MAX_COMMAND_TIMEOUT);
         let max_output =
             usize::try_from(settings.max_output_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
-        let finished = supervise::supervise(
-            &mut child,
-            deadline,
-            request.cancel,
-            max_output,
-            cgroup.as_ref(),
-        );
+        let finished =
+            supervise::supervise(child, deadline, request.cancel, max_output, cgroup.as_ref());
         let finished = match finished {
             Ok(finished) => finished,
             Err(error) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                // SAFETY: the shell is not reaped yet, so its group id is still its own.
+                unsafe { libc::killpg(pid, libc::SIGKILL) };
+                spawn::reap(pid);
                 return Err(ExecError::Start(format!(
                     "lost track of the command: {error}"
                 )));
             }
         };
         drop(cgroup);
-        Ok(CommandOutput {
-            exit_code: finished.exit_code,
-            signal: finished.signal,
-            stdout: finished.stdout,
-            stderr: finished.stderr,
-            timed_out: finished.timed_out,
-            cancelled: finished.cancelled,
-            truncated: finished.truncated,
-        })
+        Ok(finished)
     }
 
     /// `RLIMIT_NPROC` counts every process of the user, the host's own threads included,

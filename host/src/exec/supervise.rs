@@ -7,15 +7,14 @@
 //! output still held open by a process that escaped the group is read for a short grace
 //! and then abandoned, with a note.
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
-use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::CommandOutput;
 use super::cgroup::CommandCgroup;
+use super::spawn::{Spawned, reap};
 
 /// How long output is still read after the shell exited.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -23,18 +22,6 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 const CANCEL_CHECK: Duration = Duration::from_millis(50);
 /// Bytes read per `read` call.
 const CHUNK: usize = 64 * 1024;
-
-/// What the supervision saw.
-#[derive(Debug, Default)]
-pub struct Finished {
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub timed_out: bool,
-    pub cancelled: bool,
-    pub truncated: bool,
-}
 
 /// Output kept up to a combined cap; the rest is read and dropped so the command never
 /// blocks on a full pipe.
@@ -52,22 +39,20 @@ impl Capture {
     }
 }
 
-/// Supervises `child` (the leader of its own process group) until it and its output are
-/// done, it times out at `deadline`, or `cancel` is set.
+/// Supervises the shell `child` (the leader of its own process group, not reaped yet)
+/// until it and its output are done, it times out at `deadline`, or `cancel` is set; then
+/// reaps it. On an error the caller must kill and reap it.
 pub fn supervise(
-    child: &mut Child,
+    child: Spawned,
     deadline: Instant,
     cancel: Option<&AtomicBool>,
     max_output: usize,
     cgroup: Option<&CommandCgroup>,
-) -> io::Result<Finished> {
-    let pid = i32::try_from(child.id()).map_err(|_| io::Error::other("pid out of range"))?;
+) -> io::Result<CommandOutput> {
+    let pid = child.pid;
     let pidfd = pidfd_open(pid)?;
-    let mut streams = [
-        child.stdout.take().map(|s| File::from(OwnedFd::from(s))),
-        child.stderr.take().map(|s| File::from(OwnedFd::from(s))),
-    ];
-    let mut finished = Finished::default();
+    let mut streams = [Some(child.stdout), Some(child.stderr)];
+    let mut finished = CommandOutput::default();
     let mut capture = Capture {
         remaining: max_output,
         truncated: false,
@@ -148,9 +133,12 @@ pub fn supervise(
         );
     }
     finished.truncated = capture.truncated;
-    let status = child.wait()?;
-    finished.exit_code = status.code();
-    finished.signal = status.signal();
+    let status = reap(pid);
+    if libc::WIFEXITED(status) {
+        finished.exit_code = Some(libc::WEXITSTATUS(status));
+    } else if libc::WIFSIGNALED(status) {
+        finished.signal = Some(libc::WTERMSIG(status));
+    }
     Ok(finished)
 }
 

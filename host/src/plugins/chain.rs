@@ -89,6 +89,14 @@ pub fn call_with_policies(
     let mut decisions = Vec::with_capacity(policies.len());
     for policy in policies {
         let name = policy.identity().name.clone();
+        let deny = |mut decisions: Vec<PolicyDecision>, name: String, reason: String| {
+            let message = format!("Denied by policy {name}: {reason}");
+            decisions.push(PolicyDecision {
+                policy: name,
+                decision: Decision::Deny(reason),
+            });
+            refused(ToolOutcome::Error(message), decisions, started.elapsed())
+        };
         match policy.check_call(tool, &input, context) {
             Verdict::Allow => decisions.push(PolicyDecision {
                 policy: name,
@@ -96,12 +104,7 @@ pub fn call_with_policies(
             }),
             Verdict::Deny(reason) => {
                 tracing::info!(policy = %name, tool, "policy denied a call: {reason}");
-                let message = format!("Denied by policy {name}: {reason}");
-                decisions.push(PolicyDecision {
-                    policy: name,
-                    decision: Decision::Deny(reason),
-                });
-                return refused(ToolOutcome::Error(message), decisions, started.elapsed());
+                return deny(decisions, name, reason);
             }
             Verdict::Rewrite(rewritten) => {
                 if let Err(problem) = tools.check_input(tool, &rewritten) {
@@ -110,12 +113,7 @@ pub fn call_with_policies(
                          denied ({problem})"
                     );
                     tracing::warn!(policy = %name, tool, "{reason}");
-                    let message = format!("Denied by policy {name}: {reason}");
-                    decisions.push(PolicyDecision {
-                        policy: name,
-                        decision: Decision::Deny(reason),
-                    });
-                    return refused(ToolOutcome::Error(message), decisions, started.elapsed());
+                    return deny(decisions, name, reason);
                 }
                 tracing::info!(policy = %name, tool, "policy rewrote a call");
                 decisions.push(PolicyDecision {

@@ -113,11 +113,7 @@ impl ToolPlugin {
 
 /// Bedrock accepts tool names of `[a-zA-Z0-9_-]{1,64}`.
 fn check_tool_name(name: &str) -> anyhow::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let ok = crate::session::is_plain_name(name);
     if !ok {
         anyhow::bail!("tool name {name:?} must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'");
     }

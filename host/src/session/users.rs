@@ -33,13 +33,19 @@ pub enum UserError {
     Busy(String),
 }
 
+/// Whether `name` is `[A-Za-z0-9_-]{1,64}`: safe as a directory name and as a Bedrock
+/// tool name, never `.`, `..` or anything with a separator.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// The directory name of `user_key`'s workspace.
 pub fn workspace_dir_name(user_key: &str) -> String {
-    let plain = !user_key.is_empty()
-        && user_key.len() <= 64
-        && user_key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let plain = is_plain_name(user_key);
     if plain {
         return user_key.to_string();
     }
