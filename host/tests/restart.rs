@@ -1,6 +1,9 @@
-//! `agent-host serve` killed with SIGKILL in the middle of a task, then started again on the
-//! same state directory: the next message continues the conversation with its full history
-//! (and the interrupted turn repaired, so Bedrock accepts it).
+//! `agent-host serve` as a process, signalled:
+//! - killed with SIGKILL in the middle of a task, then started again on the same state
+//!   directory: the next message continues the conversation with its full history (and the
+//!   interrupted turn repaired, so Bedrock accepts it);
+//! - sent SIGHUP after a policy was dropped into its plugin directory: the next task is
+//!   guarded by it, without a restart.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -10,7 +13,12 @@ use agent_host_tests::fake_bedrock::{FakeBedrock, Step, Turn};
 use serde_json::{Value, json};
 
 fn serve(fake: &FakeBedrock, root: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_agent-host"))
+    serve_command(fake, root, port).spawn().unwrap()
+}
+
+fn serve_command(fake: &FakeBedrock, root: &Path, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agent-host"));
+    command
         .args(["serve", "--port", &port.to_string()])
         .current_dir(root)
         .env("HOME", root)
@@ -22,9 +30,8 @@ fn serve(fake: &FakeBedrock, root: &Path, port: u16) -> Child {
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
+        .stdout(Stdio::null());
+    command
 }
 
 async fn wait_ready(port: u16) {
@@ -123,4 +130,103 @@ async fn a_killed_host_continues_the_conversation_after_restart() {
         "1\tremember me"
     );
     assert_eq!(last[1]["text"], "so what does it say?");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_swaps_in_a_new_policy_without_a_restart() {
+    let root = tempfile::tempdir().unwrap();
+    let workspace = root.path().join("state/workspaces/7");
+    std::fs::create_dir_all(&workspace).unwrap();
+    let ws = workspace.canonicalize().unwrap().display().to_string();
+    let plugins = root.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let copy = |dir: &Path, name: &str| {
+        for ext in ["wasm", "toml"] {
+            std::fs::copy(
+                dir.join(format!("{name}.{ext}")),
+                plugins.join(format!("{name}.{ext}")),
+            )
+            .unwrap();
+        }
+    };
+    copy(
+        &agent_host::plugins::builtin_plugins_dir().unwrap(),
+        "files",
+    );
+    let write = |name: &str| json!({"file_path": format!("{ws}/secret/{name}"), "content": "x"});
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::tool_use("w1", "Write", write("a.txt"))),
+        Step::Reply(Turn::text("first done")),
+        Step::Reply(Turn::tool_use("w2", "Write", write("b.txt"))),
+        Step::Reply(Turn::text("second done")),
+    ])
+    .await;
+    let port = free_port();
+    let mut host = serve_command(&fake, root.path(), port)
+        .env("AGENT_HOST_PLUGINS_DIR", &plugins)
+        // No polling: only the signal reloads.
+        .env("AGENT_HOST_PLUGINS_RELOAD_SECS", "0")
+        .env("AGENT_HOST_AUDIT_LOG", root.path().join("audit.jsonl"))
+        .env("AGENT_HOST_LOG", "info")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Log lines, to see the reload happen.
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let stdout = host.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    wait_ready(port).await;
+    let ask = |prompt: &'static str| async move {
+        let body: Value = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/invocations"))
+            .body(json!({"prompt": prompt, "user_id": "7", "mode": "sync"}).to_string())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["answer"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(ask("write a").await, "first done");
+    assert!(workspace.join("secret/a.txt").exists());
+
+    copy(
+        Path::new(agent_host::plugins::TESTING_PLUGINS_DIR),
+        "policy-example",
+    );
+    // SAFETY: kill(2) on the child we started.
+    unsafe { libc::kill(host.id() as i32, libc::SIGHUP) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines_rx
+            .recv_timeout(left)
+            .expect("serve never logged the reload");
+        if line.contains("plugins reloaded") {
+            assert!(line.contains("policy-example"), "{line}");
+            break;
+        }
+    }
+    assert_eq!(ask("write b").await, "second done");
+    let _ = host.kill();
+    let _ = host.wait();
+    assert!(
+        !workspace.join("secret/b.txt").exists(),
+        "the policy loaded by SIGHUP did not guard the next task"
+    );
+    let audit = std::fs::read_to_string(root.path().join("audit.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(last["status"], "denied", "{audit}");
+    assert_eq!(last["policies"][0]["policy"], "policy-example");
 }

@@ -143,3 +143,23 @@ fn calls_during_swaps_each_see_one_whole_set() {
     assert!(with_policy > 0 && without > 0, "{with_policy} / {without}");
     assert_eq!(live.generation(), 6);
 }
+
+#[test]
+fn the_directory_watcher_swaps_in_a_changed_directory_by_itself() {
+    let dir = PluginDir::new();
+    add(&dir, "files", &builtin_component("files"));
+    let live =
+        Arc::new(LivePlugins::load(runtime().clone(), dir.path(), Default::default()).unwrap());
+    let watcher = live.watch(std::time::Duration::from_millis(20));
+    add(&dir, "search", &builtin_component("search"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while live.generation() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher never reloaded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(tool_names(&live).contains(&"Grep".to_string()));
+    drop(watcher);
+}
