@@ -34,11 +34,17 @@ pub fn system_prompt(parts: &PromptParts<'_>) -> String {
          they must do next. Do not paste whole files into the answer.\n",
         tools = parts.tools.join(", ")
     );
-    if !parts.guidance.is_empty() {
+    // A policy with nothing to say (e.g. a validator with no checks configured) adds no line.
+    let guidance: Vec<_> = parts
+        .guidance
+        .iter()
+        .filter(|(_, text)| !text.trim().is_empty())
+        .collect();
+    if !guidance.is_empty() {
         prompt.push_str(
             "\nRules enforced by the host's policies (calls that break them are denied):\n",
         );
-        for (name, text) in parts.guidance {
+        for (name, text) in guidance {
             prompt.push_str(&format!("- {name}: {}\n", text.trim()));
         }
     }
@@ -72,5 +78,28 @@ mod tests {
             system_prompt(&parts),
             "the same parts give the same bytes"
         );
+    }
+
+    #[test]
+    fn a_policy_with_no_guidance_adds_no_line() {
+        let guidance = vec![
+            ("policy-validate".to_string(), "  ".to_string()),
+            ("files".to_string(), "Never touch .env files.".to_string()),
+        ];
+        let parts = PromptParts {
+            workspace: Path::new("/ws/42"),
+            tools: &["Read"],
+            guidance: &guidance,
+            operator: None,
+        };
+        let prompt = system_prompt(&parts);
+        assert!(!prompt.contains("policy-validate"), "{prompt}");
+        assert!(prompt.contains("- files: Never touch .env files."));
+        let silent = vec![("policy-validate".to_string(), String::new())];
+        let prompt = system_prompt(&PromptParts {
+            guidance: &silent,
+            ..parts
+        });
+        assert!(!prompt.contains("Rules enforced"), "{prompt}");
     }
 }
