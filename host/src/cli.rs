@@ -211,18 +211,7 @@ fn serve(mut config: Config, port: Option<u16>) -> anyhow::Result<ExitCode> {
         let plugins = load_live_plugins(&config)?;
         {
             let set = plugins.current();
-            let tools: Vec<&str> = set
-                .tools()
-                .specs()
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect();
-            let policies: Vec<&str> = set
-                .policies()
-                .iter()
-                .map(|p| p.identity().name.as_str())
-                .collect();
-            tracing::info!(?tools, ?policies, "plugins loaded");
+            tracing::info!(tools = ?set.tool_names(), policies = ?set.policy_names(), "plugins loaded");
         }
         reload_on_sighup(plugins.clone());
         let _watcher =
@@ -438,13 +427,9 @@ fn tools_list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         }
         println!();
     }
-    let policies = plugins.policies();
+    let policies = plugins.policy_names();
     if !policies.is_empty() {
-        let names: Vec<&str> = policies
-            .iter()
-            .map(|p| p.identity().name.as_str())
-            .collect();
-        println!("policies: {}", names.join(", "));
+        println!("policies: {}", policies.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }

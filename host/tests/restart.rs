@@ -45,6 +45,19 @@ async fn wait_ready(port: u16) {
     }
 }
 
+/// Posts `body` to `/invocations` on `port` and returns the JSON answer.
+async fn invoke(port: u16, body: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/invocations"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -79,15 +92,7 @@ async fn a_killed_host_continues_the_conversation_after_restart() {
     let port = free_port();
     let mut first = serve(&fake, root.path(), port);
     wait_ready(port).await;
-    let ack: Value = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/invocations"))
-        .body(json!({"prompt": "read notes.txt", "user_id": "7"}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ack = invoke(port, json!({"prompt": "read notes.txt", "user_id": "7"})).await;
     assert_eq!(ack["status"], "accepted");
     let deadline = Instant::now() + Duration::from_secs(30);
     while fake.requests().len() < 2 {
@@ -103,15 +108,11 @@ async fn a_killed_host_continues_the_conversation_after_restart() {
     let port = free_port();
     let mut second = serve(&fake, root.path(), port);
     wait_ready(port).await;
-    let answer: Value = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/invocations"))
-        .body(json!({"prompt": "so what does it say?", "user_id": "7", "mode": "sync"}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = invoke(
+        port,
+        json!({"prompt": "so what does it say?", "user_id": "7", "mode": "sync"}),
+    )
+    .await;
     let _ = second.kill();
     let _ = second.wait();
     assert_eq!(answer["answer"], "The file says: remember me.", "{answer}");
@@ -187,15 +188,11 @@ async fn sighup_swaps_in_a_new_policy_without_a_restart() {
     });
     wait_ready(port).await;
     let ask = |prompt: &'static str| async move {
-        let body: Value = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{port}/invocations"))
-            .body(json!({"prompt": prompt, "user_id": "7", "mode": "sync"}).to_string())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = invoke(
+            port,
+            json!({"prompt": prompt, "user_id": "7", "mode": "sync"}),
+        )
+        .await;
         body["answer"].as_str().unwrap_or_default().to_string()
     };
     assert_eq!(ask("write a").await, "first done");

@@ -291,18 +291,13 @@ impl Inner {
             });
             let checked = plugins.call_tool(&name, &input, context).await;
             may_have_written |= checked.ran && can_write(plugins, &name);
-            let outcome = checked.outcome;
+            let outcome = &checked.outcome;
             let is_error = outcome.is_error();
             job.progress.send(ProgressEvent::ToolFinished {
                 tool: name.clone(),
                 is_error,
             });
-            let denied_by = checked
-                .decisions
-                .iter()
-                .find(|d| d.decision.kind() == "deny")
-                .map(|d| d.policy.as_str());
-            tracing::info!(task = %job.task_id, tool = %name, is_error, ran = checked.ran, denied_by, "tool call");
+            tracing::info!(task = %job.task_id, tool = %name, is_error, ran = checked.ran, denied_by = checked.denied_by(), "tool call");
             let content = cut(outcome.text(), self.settings.max_tool_result_chars);
             results.push(Block::ToolResult {
                 tool_use_id: id,

@@ -95,7 +95,7 @@ impl AuditLog {
         checked: &CheckedCall,
         duration: Duration,
     ) {
-        let status = if !checked.ran && checked.decisions.iter().any(is_deny) {
+        let status = if !checked.ran && checked.denied_by().is_some() {
             "denied"
         } else if !checked.ran {
             "refused"
@@ -148,10 +148,6 @@ impl AuditLog {
             tracing::error!(path = %self.path.display(), "cannot write the audit log: {error}");
         }
     }
-}
-
-fn is_deny(decision: &super::chain::PolicyDecision) -> bool {
-    matches!(decision.decision, Decision::Deny(_))
 }
 
 fn digest(text: &str) -> String {

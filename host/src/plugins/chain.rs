@@ -64,6 +64,16 @@ pub struct CheckedCall {
     pub policy_time: Duration,
 }
 
+impl CheckedCall {
+    /// The policy that denied the call, if one did.
+    pub fn denied_by(&self) -> Option<&str> {
+        self.decisions
+            .iter()
+            .find(|d| matches!(d.decision, Decision::Deny(_)))
+            .map(|d| d.policy.as_str())
+    }
+}
+
 /// Checks `input` for `tool`, runs the policies in order, and runs the tool if none
 /// denied. Blocks the thread (plugins run here): call it from a blocking thread.
 pub fn call_with_policies(

@@ -103,16 +103,19 @@ impl LivePlugins {
         let Some(source) = &self.source else {
             return Ok(());
         };
-        let set = PluginSet::load_dir(&source.runtime, &source.dir, &source.settings)?;
-        let tools: Vec<String> = set.tools().specs().iter().map(|s| s.name.clone()).collect();
-        let policies: Vec<String> = set
-            .policies()
-            .iter()
-            .map(|p| p.identity().name.clone())
-            .collect();
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        let set = Arc::new(PluginSet::load_dir(
+            &source.runtime,
+            &source.dir,
+            &source.settings,
+        )?);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = set.clone();
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        tracing::info!(generation, ?tools, ?policies, "plugins reloaded");
+        tracing::info!(
+            generation,
+            tools = ?set.tool_names(),
+            policies = ?set.policy_names(),
+            "plugins reloaded"
+        );
         Ok(())
     }
 

@@ -114,6 +114,23 @@ impl PluginSet {
     pub fn policies(&self) -> &[Arc<PolicyPlugin>] {
         &self.policies
     }
+
+    /// The tools' names, in load order.
+    pub fn tool_names(&self) -> Vec<&str> {
+        self.tools
+            .specs()
+            .into_iter()
+            .map(|s| s.name.as_str())
+            .collect()
+    }
+
+    /// The policies' names, in the order they run.
+    pub fn policy_names(&self) -> Vec<&str> {
+        self.policies
+            .iter()
+            .map(|p| p.identity().name.as_str())
+            .collect()
+    }
 }
 
 /// The `.wasm` files of `dir`, sorted.

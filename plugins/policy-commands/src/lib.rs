@@ -243,19 +243,13 @@ fn rules_at(value: Option<&Value>, key: &str) -> Result<Vec<Rule>, String> {
     Ok(rules)
 }
 
-/// The denial for every call while the configuration is invalid.
-fn misconfigured(problem: &str) -> String {
-    format!(
-        "{NAME} is misconfigured: {problem}. Every tool call is denied until the operator \
-         fixes [plugins.{NAME}.config] in the agent-host configuration; tell the user"
-    )
-}
-
 mod component {
     use agent_plugin_sdk::host;
     use agent_plugin_sdk::policy::{Policy, ToolCall, Verdict, export_policy_plugin};
 
-    use super::{Config, misconfigured};
+    use agent_plugin_sdk::policy::misconfigured;
+
+    use super::{Config, NAME};
 
     struct Commands;
 
@@ -266,7 +260,7 @@ mod component {
                     Ok(()) => Verdict::Allow,
                     Err(reason) => Verdict::Deny(reason),
                 },
-                Err(problem) => Verdict::Deny(misconfigured(&problem)),
+                Err(problem) => Verdict::Deny(misconfigured(NAME, &problem)),
             }
         }
 
@@ -277,7 +271,7 @@ mod component {
         fn guidance() -> String {
             match Config::load(&host::config()) {
                 Ok(config) => config.guidance(),
-                Err(problem) => misconfigured(&problem),
+                Err(problem) => misconfigured(NAME, &problem),
             }
         }
     }
@@ -419,7 +413,10 @@ mod tests {
             let problem = Config::load(&config).unwrap_err();
             assert!(problem.contains(needle), "{config}: {problem}");
         }
-        assert!(misconfigured("`deny[1]`: x").contains("Every tool call is denied"));
+        assert!(
+            agent_plugin_sdk::policy::misconfigured(NAME, "`deny[1]`: x")
+                .contains("Every tool call is denied")
+        );
     }
 
     #[test]

@@ -521,21 +521,15 @@ fn not_allowed(verb: &str, shown: &str, rules: &Rules) -> String {
     )
 }
 
-/// The denial for every call while the configuration is invalid.
-fn misconfigured(problem: &str) -> String {
-    format!(
-        "{NAME} is misconfigured: {problem}. Every tool call is denied until the operator \
-         fixes [plugins.{NAME}.config] in the agent-host configuration; tell the user"
-    )
-}
-
 mod component {
     use std::path::PathBuf;
 
     use agent_plugin_sdk::host;
     use agent_plugin_sdk::policy::{Policy, ToolCall, Verdict, export_policy_plugin};
 
-    use super::{Config, Decision, misconfigured};
+    use agent_plugin_sdk::policy::misconfigured;
+
+    use super::{Config, Decision, NAME};
 
     struct Files;
 
@@ -543,7 +537,7 @@ mod component {
         fn check_call(call: ToolCall) -> Verdict {
             let config = match Config::load(&host::config()) {
                 Ok(config) => config,
-                Err(problem) => return Verdict::Deny(misconfigured(&problem)),
+                Err(problem) => return Verdict::Deny(misconfigured(NAME, &problem)),
             };
             let root = PathBuf::from(host::workspace_root());
             match config.check(&root, &call.tool, &call.input) {
@@ -560,7 +554,7 @@ mod component {
         fn guidance() -> String {
             match Config::load(&host::config()) {
                 Ok(config) => config.guidance(),
-                Err(problem) => misconfigured(&problem),
+                Err(problem) => misconfigured(NAME, &problem),
             }
         }
     }

@@ -454,7 +454,9 @@ fn bad_configuration_names_the_key() {
         let problem = Config::load(&config).unwrap_err();
         assert!(problem.contains(needle), "{config}: {problem}");
     }
-    assert!(misconfigured("x").contains("Every tool call is denied"));
+    assert!(
+        agent_plugin_sdk::policy::misconfigured(NAME, "x").contains("Every tool call is denied")
+    );
 }
 
 #[test]

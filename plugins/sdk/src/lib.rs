@@ -89,6 +89,15 @@ pub mod policy {
     pub use crate::policy_bindings::agent::plugin::types::{ToolCall, Verdict};
     pub use crate::policy_bindings::export_policy_plugin;
     pub use crate::policy_bindings::exports::agent::plugin::policy::Guest as Policy;
+
+    /// The reason a policy denies every call with while its configuration is invalid
+    /// (failing closed): the problem, and where the operator fixes it.
+    pub fn misconfigured(policy: &str, problem: &str) -> String {
+        format!(
+            "{policy} is misconfigured: {problem}. Every tool call is denied until the operator \
+             fixes [plugins.{policy}.config] in the agent-host configuration; tell the user"
+        )
+    }
 }
 
 /// One tool a tool plugin offers.
