@@ -36,6 +36,12 @@ fn main() {
         "cargo:rustc-env=AGENT_HOST_BUILTIN_PLUGINS_DIR={}",
         builtin.display()
     );
+    // The host grants the built-ins their default capabilities by these digests, not by
+    // the names in their manifests (see plugins/grants.rs).
+    println!(
+        "cargo:rustc-env=AGENT_HOST_BUILTIN_DIGESTS={}",
+        digests(&plugin_dirs(&plugins, ""), &builtin)
+    );
     println!(
         "cargo:rustc-env=AGENT_HOST_TESTING_PLUGINS_DIR={}",
         testing.display()
@@ -146,6 +152,26 @@ fn lay_out(plugin_dirs: &[PathBuf], artifacts: &Path, out: &Path) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
+}
+
+/// `name=<sha256 hex>` of each laid-out component in `dir`, comma-separated.
+fn digests(plugin_dirs: &[PathBuf], dir: &Path) -> String {
+    use sha2::{Digest as _, Sha256};
+    plugin_dirs
+        .iter()
+        .filter_map(|plugin| plugin.file_name().and_then(|n| n.to_str()))
+        .map(|name| {
+            let wasm = dir.join(format!("{name}.wasm"));
+            let bytes = std::fs::read(&wasm)
+                .unwrap_or_else(|error| panic!("cannot read {}: {error}", wasm.display()));
+            let hex: String = Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!("{name}={hex}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn copy_if_changed(from: &Path, to: &Path) {

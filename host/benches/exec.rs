@@ -43,10 +43,12 @@ fn main() {
     report("`bash -c true` spawned directly", &direct, None);
 
     let runner = CommandRunner::new(ExecSettings::default());
-    for (active, line) in runner.describe() {
+    for promise in runner.promises() {
         println!(
-            "  confinement ({}): {line}",
-            if active { "on" } else { "OFF" }
+            "  confinement ({}): {}: {}",
+            if promise.holds { "on" } else { "OFF" },
+            promise.name,
+            promise.detail
         );
     }
     let host = sample(iterations, || run_true(&runner, &workspace));

@@ -70,6 +70,10 @@ enum Command {
     /// Check plugin components.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Reports what this host enforces on the commands tools run: one line per promise
+    /// (what a command may read, write, see, which privileges it has, ...) and whether it
+    /// holds here. Exit code 0 when commands run, 1 when they are refused.
+    Doctor,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +148,40 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             session,
         }) => tools_call(&config, &tool, &input, &workspace, session.as_deref()),
         Command::Plugin(PluginCommand::Check { file }) => plugin_check(&config, &file),
+        Command::Doctor => Ok(doctor(&config)),
+    }
+}
+
+/// `agent-host doctor`: the command confinement report.
+fn doctor(config: &Config) -> ExitCode {
+    let runner = crate::exec::CommandRunner::new(config.exec.clone());
+    println!("Commands run by tools (Bash, validation policies) on this host:");
+    for promise in runner.promises() {
+        let mark = match (promise.holds, promise.required) {
+            (true, _) => "ok     ",
+            (false, true) => "MISSING",
+            (false, false) => "warning",
+        };
+        println!("  {mark} {}: {}", promise.name, promise.detail);
+    }
+    match (runner.refusal(), config.exec.allow_unconfined) {
+        (Some(missing), _) => {
+            println!(
+                "Commands are REFUSED: {missing}. Set exec_allow_unconfined = true to run \
+                 them without what is missing."
+            );
+            ExitCode::from(1)
+        }
+        (None, true) if runner.promises().iter().any(|p| p.required && !p.holds) => {
+            println!(
+                "Commands run UNCONFINED where marked MISSING (exec_allow_unconfined = true)."
+            );
+            ExitCode::SUCCESS
+        }
+        _ => {
+            println!("Commands run, with every required promise kept.");
+            ExitCode::SUCCESS
+        }
     }
 }
 

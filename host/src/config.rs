@@ -28,6 +28,8 @@
 //! | `exec_network` | true (commands may use the network; false: a network namespace per command) |
 //! | `exec_env` | empty (host variables passed to commands beside PATH, HOME, LANG, TERM) |
 //! | `exec_writable_paths` | empty (directories commands may write besides the workspace) |
+//! | `exec_readable_paths` | empty (directories commands may read besides the workspace and the system trees) |
+//! | `exec_allow_unconfined` | false (run commands even when a required confinement mechanism is missing) |
 //! | `exec_max_processes` | 512 (processes per command) |
 //! | `exec_max_file_size_mb` | 1024 (largest file a command may write) |
 //! | `exec_cpu_secs` | 900 (CPU seconds per command) |
@@ -181,6 +183,8 @@ struct RawConfig {
     exec_network: Option<bool>,
     exec_env: Option<UserList>,
     exec_writable_paths: Option<UserList>,
+    exec_readable_paths: Option<UserList>,
+    exec_allow_unconfined: Option<bool>,
     exec_max_processes: Option<u64>,
     exec_max_file_size_mb: Option<u64>,
     exec_cpu_secs: Option<u64>,
@@ -227,6 +231,8 @@ const ENV_KEYS: &[(&str, Kind)] = &[
     ("exec_network", Kind::Flag),
     ("exec_env", Kind::Text),
     ("exec_writable_paths", Kind::Text),
+    ("exec_readable_paths", Kind::Text),
+    ("exec_allow_unconfined", Kind::Flag),
     ("exec_max_processes", Kind::Number),
     ("exec_max_file_size_mb", Kind::Number),
     ("exec_cpu_secs", Kind::Number),
@@ -262,15 +268,19 @@ impl Config {
     /// Loads the configuration: `file` if given (it must exist), else
     /// [`DEFAULT_CONFIG_FILE`] if present; then environment overrides.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let file = file
+            .or_else(|| Some(Path::new(DEFAULT_CONFIG_FILE)).filter(|default| default.is_file()));
         let (table, origin) = match file {
             Some(path) => (read_file(path)?, format!("config file {}", path.display())),
-            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => (
-                read_file(Path::new(DEFAULT_CONFIG_FILE))?,
-                format!("config file {DEFAULT_CONFIG_FILE}"),
-            ),
             None => (toml::Table::new(), "configuration".to_string()),
         };
-        Self::from_table(table, &origin, &|key| std::env::var(key).ok())
+        let config = Self::from_table(table, &origin, &|key| std::env::var(key).ok())?;
+        if let Some(path) = file {
+            // The file may hold secrets (the bot token).
+            crate::exec::check_private(&config.exec, &[("the config file", path)])
+                .map_err(|error| anyhow::anyhow!(error))?;
+        }
+        Ok(config)
     }
 
     /// Parses config file text (for tests and tools); environment is not consulted.
@@ -363,6 +373,25 @@ impl Config {
             },
             other => anyhow::bail!("history_store = {other:?}: use \"file\" or \"s3\""),
         };
+        let plugin_cache = plugin_cache_dir(&state_dir);
+        let mut private = vec![
+            ("state_dir", state_dir.as_path()),
+            ("the plugin cache", plugin_cache.as_path()),
+        ];
+        if let Some(audit) = &audit_log {
+            private.push(("audit_log", audit.as_path()));
+        }
+        crate::exec::check_private(&exec, &private).map_err(|error| anyhow::anyhow!(error))?;
+        for (key, path) in &private {
+            if path.starts_with(&workspace_root) {
+                anyhow::bail!(
+                    "{key} ({}) lies beneath workspace_root ({}), where a user's workspace \
+                     could be it: move one of them",
+                    path.display(),
+                    workspace_root.display()
+                );
+            }
+        }
         Ok(Self {
             exec,
             audit_log,
@@ -399,8 +428,12 @@ impl Config {
 
     /// Where precompiled plugin artifacts are cached.
     pub fn plugin_cache_dir(&self) -> PathBuf {
-        self.state_dir.join("plugin-cache")
+        plugin_cache_dir(&self.state_dir)
     }
+}
+
+fn plugin_cache_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("plugin-cache")
 }
 
 /// The `exec_*` keys, checked.
@@ -416,20 +449,32 @@ fn exec_settings(raw: &RawConfig) -> anyhow::Result<ExecSettings> {
         Some(UserList::Text(text)) => split_users(text),
         None => Vec::new(),
     };
-    let writable_paths: Vec<PathBuf> = list(&raw.exec_writable_paths)
-        .into_iter()
-        .map(PathBuf::from)
-        .collect();
-    if let Some(path) = writable_paths.iter().find(|p| !p.is_absolute()) {
-        anyhow::bail!(
-            "exec_writable_paths holds {}, which is not an absolute path",
-            path.display()
-        );
-    }
+    let paths = |key: &str, value: &Option<UserList>| -> anyhow::Result<Vec<PathBuf>> {
+        let paths: Vec<PathBuf> = list(value).into_iter().map(PathBuf::from).collect();
+        if let Some(path) = paths.iter().find(|p| !p.is_absolute()) {
+            anyhow::bail!(
+                "{key} holds {}, which is not an absolute path",
+                path.display()
+            );
+        }
+        if let Some(path) = paths.iter().find(|p| !p.exists()) {
+            anyhow::bail!(
+                "{key} holds {}, which does not exist: create it or remove it from {key}",
+                path.display()
+            );
+        }
+        Ok(paths)
+    };
+    let writable_paths = paths("exec_writable_paths", &raw.exec_writable_paths)?;
+    let readable_paths = paths("exec_readable_paths", &raw.exec_readable_paths)?;
     Ok(ExecSettings {
         network: raw.exec_network.unwrap_or(defaults.network),
         env: list(&raw.exec_env),
         writable_paths,
+        readable_paths,
+        allow_unconfined: raw
+            .exec_allow_unconfined
+            .unwrap_or(defaults.allow_unconfined),
         max_processes: positive(
             "exec_max_processes",
             raw.exec_max_processes,

@@ -177,12 +177,19 @@ async fn a_task_that_panics_or_fails_returns_the_container_to_healthy() {
     let (status, body) = server.direct("1", "panic", "sync").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(
-        body["error"].as_str().unwrap().contains("crashed"),
+        body["error"].as_str().unwrap().contains("internal error"),
         "{body}"
     );
+    // The error chain stays in the log: the caller gets a sentence and the task id.
     let (status, body) = server.direct("1", "fail the disk is on fire", "sync").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(body["error"], "the disk is on fire");
+    let error = body["error"].as_str().unwrap();
+    assert!(!error.contains("disk is on fire"), "{body}");
+    assert!(
+        error.starts_with("The task failed: the host ran into an internal error")
+            && error.contains("under task "),
+        "{body}"
+    );
     assert_eq!(server.ping().await["status"], "Healthy");
     server.shutdown().await;
 }
@@ -403,9 +410,11 @@ async fn sync_and_stream_modes_answer_as_promised() {
 
     let events = server.stream("fail broken on purpose").await;
     let last = events.last().unwrap().clone();
+    let message = "The task failed: the host ran into an internal error. The operator can \
+                   find the details in the host's log under task 3.";
     assert_eq!(
         last,
-        json!({"error": "broken on purpose", "error_type": "TaskFailed", "message": "broken on purpose"})
+        json!({"error": message, "error_type": "TaskFailed", "message": message})
     );
     server.shutdown().await;
 }

@@ -8,6 +8,7 @@
 
 mod changes;
 pub mod conversation;
+pub mod failure;
 pub mod prompt;
 
 use std::collections::HashMap;

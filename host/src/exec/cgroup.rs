@@ -24,6 +24,8 @@ const PARENT_NAME: &str = "agent-host";
 #[derive(Debug)]
 pub struct PidsCgroups {
     parent: PathBuf,
+    /// In the v2 hierarchy (so programs attached to `parent` apply to each command).
+    v2: bool,
 }
 
 impl PidsCgroups {
@@ -33,9 +35,14 @@ impl PidsCgroups {
             .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
         let membership = std::fs::read_to_string("/proc/self/cgroup")
             .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
-        let own_dir = find_v1_pids(&mountinfo, &membership)
-            .or_else(|| find_v2(&mountinfo, &membership))
-            .ok_or("no cgroup pids controller is mounted")?;
+        let (own_dir, v2) = match find_v1_pids(&mountinfo, &membership) {
+            Some(dir) => (dir, false),
+            None => (
+                find_v2(&mountinfo, &membership, true)
+                    .ok_or("no cgroup pids controller is mounted")?,
+                true,
+            ),
+        };
         let parent = own_dir.join(PARENT_NAME);
         std::fs::create_dir_all(&parent)
             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
@@ -54,12 +61,23 @@ impl PidsCgroups {
             return Err(format!("{} is not a cgroup", parent.display()));
         }
         remove_stale_children(&parent);
-        Ok(Self { parent })
+        // The parent may exist (made by another user, e.g. root) without this host being
+        // allowed to make cgroups in it: try once, so commands are not failed later.
+        let trial = parent.join(format!("{}-trial", std::process::id()));
+        std::fs::create_dir(&trial)
+            .and_then(|()| std::fs::remove_dir(&trial))
+            .map_err(|e| format!("cannot create cgroups under {}: {e}", parent.display()))?;
+        Ok(Self { parent, v2 })
     }
 
     /// The directory holding the per-command cgroups (for the start log line).
     pub fn parent(&self) -> &Path {
         &self.parent
+    }
+
+    /// Whether the per-command cgroups are in the v2 hierarchy.
+    pub fn is_v2(&self) -> bool {
+        self.v2
     }
 
     /// A fresh cgroup named `name` that allows at most `max_pids` processes.
@@ -221,18 +239,61 @@ fn find_v1_pids(mountinfo: &str, membership: &str) -> Option<PathBuf> {
     Some(mount.dir_for(own))
 }
 
-/// The host's own directory in the v2 hierarchy, when it offers the pids controller.
-fn find_v2(mountinfo: &str, membership: &str) -> Option<PathBuf> {
+/// The host's own directory in the v2 hierarchy (when `pids`: only if it offers the pids
+/// controller).
+fn find_v2(mountinfo: &str, membership: &str, pids: bool) -> Option<PathBuf> {
     let own = membership
         .lines()
         .find_map(|line| line.strip_prefix("0::"))?;
     let mount = mounts(mountinfo).find(|m| m.fstype == "cgroup2")?;
     let dir = mount.dir_for(own);
+    if !pids {
+        return Some(dir);
+    }
     let controllers = std::fs::read_to_string(dir.join("cgroup.controllers")).ok()?;
     controllers
         .split_whitespace()
         .any(|c| c == "pids")
         .then_some(dir)
+}
+
+/// A v2 cgroup directory every command is placed in (or beneath), for programs that must
+/// apply to commands and not to the host (see [`super::endpoints`]).
+#[derive(Debug)]
+pub struct CommandsV2Cgroup {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Its `cgroup.procs`, when the command must join it itself (it is not the parent of
+    /// the per-command pids cgroups).
+    pub join: Option<CString>,
+}
+
+impl CommandsV2Cgroup {
+    /// The pids cgroups' parent when they are v2; else `agent-host` under the host's own
+    /// v2 cgroup (a hybrid machine with v1 controllers), made if needed.
+    pub fn find(pids: Option<&PidsCgroups>) -> Result<Self, String> {
+        if let Some(pids) = pids.filter(|p| p.is_v2()) {
+            return Ok(Self {
+                dir: pids.parent.clone(),
+                join: None,
+            });
+        }
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+        let membership = std::fs::read_to_string("/proc/self/cgroup")
+            .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
+        let own =
+            find_v2(&mountinfo, &membership, false).ok_or("no cgroup v2 hierarchy is mounted")?;
+        let dir = own.join(PARENT_NAME);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let join = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes())
+            .map_err(|_| "the cgroup path contains a NUL byte".to_string())?;
+        Ok(Self {
+            dir,
+            join: Some(join),
+        })
+    }
 }
 
 /// One line of `/proc/self/mountinfo`, the fields used here.

@@ -1,21 +1,35 @@
 //! Running commands for plugins that hold the `exec` capability (the Bash tool, validation
-//! policies): `bash -c` in the user's workspace, confined by the kernel where it can be.
+//! policies): `bash -c` in the user's workspace, confined by the kernel.
+//!
+//! A command sees only its own workspace: what it may read ([`readable`]), write, see of
+//! other processes ([`namespaces`]), which privileges it has ([`privileges`]), whether it
+//! reaches the credential endpoints ([`endpoints`]) and the network, and what it inherits
+//! of the host's environment ([`environment`]).
 //!
 //! - [`environment`]: the command's environment, from an allow-list (no host secrets).
 //! - [`scratch`]: `<workspace>/.agent-host/`, the command's `HOME` and `TMPDIR`.
-//! - [`confine`]: what the child sets up before `exec`: resource limits, a network
-//!   namespace when the network is off, Landlock (writes only inside the workspace).
+//! - [`readable`]: the trees a command may read (Landlock can only allow).
+//! - [`namespaces`]: a PID and mount namespace with the command's own `/proc`; an empty
+//!   network namespace when the network is off.
+//! - [`privileges`]: capabilities dropped, no user namespaces (seccomp).
+//! - [`endpoints`]: a BPF filter keeping commands off the credential endpoints.
+//! - [`confine`]: what the child sets up before `exec`, in order.
 //! - [`cgroup`]: a pids cgroup per command where available (process limit, and every
 //!   process found and killed at the end).
 //! - [`spawn`]: starting the shell without copying the host's memory (`CLONE_VM`).
 //! - [`supervise`]: timeout, cancellation, output cap, kill of the process group.
-//!
-//! Which of these the machine offers is probed once, when the [`CommandRunner`] is made;
-//! [`CommandRunner::confinement`] describes it for the start log line.
+//! - [`probe`]: which of these the machine offers, tried once when the [`CommandRunner`]
+//!   is made, and the promises that follow ([`Confinement::promises`]). Commands are
+//!   refused while a required promise does not hold, unless `exec_allow_unconfined`.
 
 mod cgroup;
 mod confine;
+mod endpoints;
 mod environment;
+mod namespaces;
+mod privileges;
+mod probe;
+mod readable;
 pub mod scratch;
 mod spawn;
 mod supervise;
@@ -26,8 +40,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cgroup::PidsCgroups;
-use confine::{ChildSetup, ResourceLimits};
+use confine::{ChildSetup, FileRules, Mechanisms, ResourceLimits};
+use namespaces::Namespaces;
+pub use probe::{Confinement, Promise};
+use readable::ReadableTrees;
 use scratch::Scratch;
 
 /// The longest any command may run.
@@ -43,6 +59,12 @@ pub struct ExecSettings {
     pub env: Vec<String>,
     /// Directories commands may write to besides the workspace (e.g. a shared cache).
     pub writable_paths: Vec<PathBuf>,
+    /// Directories commands may read (and execute) besides the workspace and the system
+    /// trees (e.g. a toolchain under `/root/.rustup`).
+    pub readable_paths: Vec<PathBuf>,
+    /// Run commands even when a required confinement mechanism is missing (the start log
+    /// and `doctor` say which). Off: such a host refuses commands.
+    pub allow_unconfined: bool,
     /// Processes (and threads) one command may have at once.
     pub max_processes: u64,
     /// Largest file a command may write, in MiB.
@@ -59,6 +81,8 @@ impl Default for ExecSettings {
             network: true,
             env: Vec::new(),
             writable_paths: Vec::new(),
+            readable_paths: Vec::new(),
+            allow_unconfined: false,
             max_processes: 512,
             max_file_size_mb: 1024,
             cpu_secs: 900,
@@ -110,19 +134,13 @@ pub enum ExecError {
     /// The host could not start the command.
     #[error("the command could not be started: {0}")]
     Start(String),
-}
-
-/// What the machine lets the host enforce on commands, found once at start.
-#[derive(Debug)]
-pub struct Confinement {
-    /// The Landlock ABI in use (0: none; writes outside the workspace are not blocked).
-    pub landlock_abi: i32,
-    /// The pids cgroups, or why there are none.
-    pub cgroups: Result<PidsCgroups, String>,
-    /// Whether the host runs as root (for whom `RLIMIT_NPROC` does not count).
-    pub root: bool,
-    /// The shell.
-    pub bash: PathBuf,
+    /// A required confinement mechanism is missing and the operator did not allow
+    /// running without it.
+    #[error(
+        "commands are refused on this host: {0}. Run `agent-host doctor` for the whole \
+         report; set exec_allow_unconfined = true to run commands without it"
+    )]
+    Unconfined(String),
 }
 
 /// Runs commands with the operator's [`ExecSettings`] and the machine's [`Confinement`].
@@ -130,6 +148,8 @@ pub struct Confinement {
 pub struct CommandRunner {
     settings: ExecSettings,
     confinement: Confinement,
+    /// The required promises that do not hold, as one line (`None`: all hold).
+    missing: Option<String>,
 }
 
 /// Numbers commands across every runner of the process (names their cgroups).
@@ -138,16 +158,24 @@ static COMMAND_COUNTER: AtomicU64 = AtomicU64::new(0);
 impl CommandRunner {
     /// Probes the machine's confinement and keeps `settings`.
     pub fn new(settings: ExecSettings) -> Self {
-        let confinement = Confinement {
-            landlock_abi: confine::landlock_abi(),
-            cgroups: PidsCgroups::probe(),
-            // SAFETY: geteuid cannot fail.
-            root: unsafe { libc::geteuid() } == 0,
-            bash: find_bash(),
-        };
+        let confinement = Confinement::probe(&settings);
+        Self::with_confinement(settings, confinement)
+    }
+
+    /// A runner that uses `confinement` as found (or as a test changed it).
+    pub fn with_confinement(settings: ExecSettings, confinement: Confinement) -> Self {
+        let missing = confinement.missing(&settings);
+        let missing = (!missing.is_empty()).then(|| {
+            missing
+                .iter()
+                .map(|promise| format!("{}: {}", promise.name, promise.detail))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
         Self {
             settings,
             confinement,
+            missing,
         }
     }
 
@@ -161,78 +189,25 @@ impl CommandRunner {
         &self.confinement
     }
 
-    /// One line per kind of confinement, saying whether it is active (for the start log).
-    pub fn describe(&self) -> Vec<(bool, String)> {
-        let c = &self.confinement;
-        let s = &self.settings;
-        let mut lines = vec![
-            if c.landlock_abi > 0 {
-                (
-                    true,
-                    format!(
-                        "Landlock ABI {}: commands can write only inside the workspace{}",
-                        c.landlock_abi,
-                        if s.writable_paths.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" and {:?}", s.writable_paths)
-                        }
-                    ),
-                )
-            } else {
-                (
-                    false,
-                    "Landlock is not available in this kernel: writes outside the workspace \
-                     are NOT blocked for commands (only the environment, limits and timeout apply)"
-                        .to_string(),
-                )
-            },
-            match &c.cgroups {
-                Ok(cgroups) => (
-                    true,
-                    format!(
-                        "pids cgroup under {}: at most {} processes per command, all killed when it ends",
-                        cgroups.parent().display(),
-                        s.max_processes
-                    ),
-                ),
-                Err(why) if c.root => (
-                    false,
-                    format!(
-                        "no pids cgroup ({why}) and the host runs as root, so RLIMIT_NPROC does not \
-                         apply: a fork bomb is NOT contained; processes that leave the command's \
-                         process group are not killed"
-                    ),
-                ),
-                Err(why) => (
-                    false,
-                    format!(
-                        "no pids cgroup ({why}): processes limited by RLIMIT_NPROC only; processes \
-                         that leave the command's process group are not killed"
-                    ),
-                ),
-            },
-        ];
-        lines.push(if s.network {
-            (true, "network: on (exec_network = true)".to_string())
-        } else {
-            (
-                true,
-                "network: off, enforced with a network namespace per command".to_string(),
-            )
-        });
-        let secret = environment::secret_looking(&s.env);
-        if !secret.is_empty() {
-            lines.push((
-                false,
-                format!("exec_env passes variables that look like secrets to commands: {secret:?}"),
-            ));
-        }
-        lines
+    /// Every promise about commands and whether it holds here (for the start log and
+    /// `agent-host doctor`).
+    pub fn promises(&self) -> Vec<Promise> {
+        self.confinement.promises(&self.settings)
+    }
+
+    /// Whether commands run at all: every required promise holds, or the operator
+    /// allowed running without.
+    pub fn refusal(&self) -> Option<&str> {
+        self.missing
+            .as_deref()
+            .filter(|_| !self.settings.allow_unconfined)
     }
 
     /// Runs one command to completion, timeout or cancellation.
     pub fn run(&self, request: &CommandRequest<'_>) -> Result<CommandOutput, ExecError> {
+        if let Some(missing) = self.refusal() {
+            return Err(ExecError::Unconfined(missing.to_string()));
+        }
         let cwd = check_cwd(request.workspace, request.cwd)?;
         let scratch = Scratch::for_workspace(request.workspace);
         scratch.ensure().map_err(|error| {
@@ -265,14 +240,27 @@ impl CommandRunner {
             file_size: settings.max_file_size_mb.saturating_mul(1024 * 1024),
             cpu_seconds: settings.cpu_secs.max(1),
         };
-        let setup = ChildSetup::prepare(
-            cgroup.as_ref().map(|c| c.procs_path().clone()),
-            limits,
-            !settings.network,
-            self.confinement.landlock_abi,
-            &writable,
-        )
-        .map_err(|error| ExecError::Start(error.to_string()))?;
+        let c = &self.confinement;
+        let mut joins: Vec<CString> = cgroup.iter().map(|c| c.procs_path().clone()).collect();
+        if let Some(Ok(guard)) = &c.endpoints {
+            joins.extend(guard.join.clone());
+        }
+        let mechanisms = Mechanisms {
+            // The operator's "network off" is kept even when unconfined is allowed: a
+            // host that cannot make the namespace fails the command.
+            namespaces: Namespaces::new(c.namespaces.is_ok(), !settings.network),
+            landlock: c.landlock.is_ok(),
+            seccomp: c.seccomp.as_ref().ok().cloned(),
+            drop_capabilities: c.capabilities.is_ok(),
+        };
+        let files = FileRules {
+            abi: c.landlock_abi,
+            writable: &writable,
+            readable: &c.readable,
+            proc_readable: true,
+        };
+        let setup = ChildSetup::prepare(mechanisms, joins, Some(limits), &files)
+            .map_err(|error| ExecError::Start(error.to_string()))?;
         let env = environment::command_environment(&scratch, &settings.env, &|name| {
             std::env::var_os(name)
         });
@@ -374,13 +362,28 @@ fn check_cwd(workspace: &Path, cwd: &Path) -> Result<PathBuf, ExecError> {
     Ok(canonical)
 }
 
-/// `bash` from the host's PATH, else `/bin/bash`.
-fn find_bash() -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("bash"))
-                .find(|candidate| candidate.is_file())
-        })
-        .unwrap_or_else(|| PathBuf::from("/bin/bash"))
+/// Refuses to go on when a place the host keeps private (`places`: the key that sets it
+/// and the path) could be read by commands run with `settings`: Landlock can only allow
+/// trees, never carve a private place out of one, so the place has to move.
+pub fn check_private(settings: &ExecSettings, places: &[(&str, &Path)]) -> Result<(), String> {
+    let mut extra = settings.readable_paths.clone();
+    extra.extend(settings.writable_paths.iter().cloned());
+    let trees = ReadableTrees::discover(&extra)?;
+    for (key, path) in places {
+        if let Some(tree) = trees.exposing(path) {
+            let widened = extra.iter().any(|p| p == tree);
+            return Err(format!(
+                "{key} ({}) lies beneath {}, which commands may read{}: move {key} elsewhere \
+                 (for example under /var/lib or the host user's home)",
+                path.display(),
+                tree.display(),
+                if widened {
+                    " (it is in exec_readable_paths or exec_writable_paths)"
+                } else {
+                    " (a system tree)"
+                }
+            ));
+        }
+    }
+    Ok(())
 }

@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::confine::ChildSetup;
+use super::confine::{ChildSetup, Step};
 
 /// The child's stack (it runs the setup's system calls and `execve`).
 const CHILD_STACK: usize = 256 * 1024;
@@ -44,7 +44,8 @@ struct ChildArgs<'a> {
 }
 
 /// Starts `program` with `args` and `env` in `cwd`, stdin from `/dev/null`, stdout and
-/// stderr into pipes, as the leader of a new process group, after `setup`.
+/// stderr into pipes, as the leader of a new process group, in the namespaces and after
+/// the rest of `setup`.
 pub fn spawn(
     program: &CStr,
     args: &[CString],
@@ -86,7 +87,7 @@ pub fn spawn(
             libc::clone(
                 child_main,
                 stack.top(),
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | setup.clone_flags(),
                 (&child as *const ChildArgs<'_>).cast_mut().cast(),
             )
         }
@@ -96,11 +97,17 @@ pub fn spawn(
     }
     drop((stdout_write, stderr_write, report_write, stdin));
     // The report pipe is closed by a successful execve (close-on-exec): nothing to read.
-    let mut errno = [0u8; 4];
-    let read = read_full(&report_read, &mut errno);
-    if read == errno.len() {
+    let mut report = [0u8; 8];
+    let read = read_full(&report_read, &mut report);
+    if read == report.len() {
         reap(pid);
-        return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno)));
+        let [s0, s1, s2, s3, e0, e1, e2, e3] = report;
+        let step = Step::from_u32(u32::from_ne_bytes([s0, s1, s2, s3]));
+        let error = io::Error::from_raw_os_error(i32::from_ne_bytes([e0, e1, e2, e3]));
+        return Err(io::Error::new(
+            error.kind(),
+            format!("{}: {error}", step.describe()),
+        ));
     }
     Ok(Spawned {
         pid,
@@ -124,18 +131,20 @@ pub fn reap(pid: i32) -> i32 {
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the parent's `ChildArgs`, alive until this child execs or exits.
     let child = unsafe { &*(arg as *const ChildArgs<'_>) };
-    let result = prepare_and_exec(child);
-    let errno = result.raw_os_error().unwrap_or(libc::EINVAL);
-    // SAFETY: plain system calls on fds and a 4-byte stack buffer.
+    let (step, error) = prepare_and_exec(child);
+    let errno = error.raw_os_error().unwrap_or(libc::EINVAL);
+    let mut report = [0u8; 8];
+    report[..4].copy_from_slice(&(step as u32).to_ne_bytes());
+    report[4..].copy_from_slice(&errno.to_ne_bytes());
+    // SAFETY: plain system calls on fds and an 8-byte stack buffer.
     unsafe {
-        let bytes = errno.to_ne_bytes();
-        libc::write(child.report, bytes.as_ptr().cast(), bytes.len());
+        libc::write(child.report, report.as_ptr().cast(), report.len());
         libc::_exit(127)
     }
 }
 
-/// Runs in the child: returns only on failure.
-fn prepare_and_exec(child: &ChildArgs<'_>) -> io::Error {
+/// Runs in the child: returns only on failure, with the step that failed.
+fn prepare_and_exec(child: &ChildArgs<'_>) -> (Step, io::Error) {
     // SAFETY: system calls on values prepared by the parent; no allocation.
     unsafe {
         // Default handlers (the host's are not valid here), then unblock signals.
@@ -149,21 +158,25 @@ fn prepare_and_exec(child: &ChildArgs<'_>) -> io::Error {
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
         for (from, to) in [(child.stdin, 0), (child.stdout, 1), (child.stderr, 2)] {
             if libc::dup2(from, to) < 0 {
-                return io::Error::last_os_error();
+                return (Step::Streams, io::Error::last_os_error());
             }
         }
-        if libc::chdir(child.cwd.as_ptr()) != 0 || libc::setpgid(0, 0) != 0 {
-            return io::Error::last_os_error();
+        if libc::setpgid(0, 0) != 0 {
+            return (Step::ProcessGroup, io::Error::last_os_error());
         }
-        if let Err(error) = child.setup.apply() {
-            return error;
+        // Before chdir: a user namespace's ids must be mapped before paths are checked.
+        if let Err(failure) = child.setup.apply() {
+            return failure;
+        }
+        if libc::chdir(child.cwd.as_ptr()) != 0 {
+            return (Step::WorkingDirectory, io::Error::last_os_error());
         }
         libc::execve(
             child.program.as_ptr(),
             child.argv.as_ptr(),
             child.envp.as_ptr(),
         );
-        io::Error::last_os_error()
+        (Step::Exec, io::Error::last_os_error())
     }
 }
 

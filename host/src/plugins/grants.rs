@@ -53,7 +53,22 @@ pub struct PluginGrant {
 
 /// The built-in plugins that run commands by default: `bash` (the Bash tool) and
 /// `policy-validate` (the validation policy). `exec = false` under `[plugins.<name>]` revokes it.
+///
+/// The default goes to the components this host was built with, not to a name: any
+/// component can call itself `bash` in its manifest, so the component's SHA-256 must
+/// also be the one recorded at build time ([`builtin_digest`]).
 pub const EXEC_BY_DEFAULT: &[&str] = &["bash", "policy-validate"];
+
+/// `name=sha256,...` of every built-in component, recorded by the build script.
+const BUILTIN_DIGESTS: &str = env!("AGENT_HOST_BUILTIN_DIGESTS");
+
+/// The SHA-256 (lower-case hex) of the built-in component called `name`, if there is one.
+pub fn builtin_digest(name: &str) -> Option<&'static str> {
+    BUILTIN_DIGESTS
+        .split(',')
+        .filter_map(|entry| entry.split_once('='))
+        .find_map(|(builtin, digest)| (builtin == name).then_some(digest))
+}
 
 fn yes() -> bool {
     true
@@ -79,8 +94,9 @@ impl Default for PluginGrant {
 
 impl PluginGrant {
     /// The capabilities the plugin gets: exactly what its manifest asks for, or an error
-    /// naming the first capability it asks for that is not granted.
-    pub fn resolve(&self, manifest: &Manifest) -> Result<Capabilities, String> {
+    /// naming the first capability it asks for that is not granted. `digest` is the
+    /// component's SHA-256 (lower-case hex), which decides the built-in defaults.
+    pub fn resolve(&self, manifest: &Manifest, digest: &str) -> Result<Capabilities, String> {
         let asks = &manifest.capabilities;
         let name = &manifest.name;
         let refuse = |what: &str, setting: &str| {
@@ -104,10 +120,19 @@ impl PluginGrant {
         if asks.log && !self.log {
             return refuse("log", "log = true");
         }
+        let builtin = EXEC_BY_DEFAULT.contains(&name.as_str());
         let exec = self
             .exec
-            .unwrap_or_else(|| EXEC_BY_DEFAULT.contains(&name.as_str()));
+            .unwrap_or_else(|| builtin && builtin_digest(name) == Some(digest));
         if asks.exec && !exec {
+            if builtin && self.exec.is_none() {
+                return Err(format!(
+                    "it asks for exec under the name of the built-in plugin {name}, but it is \
+                     not the component this host was built with (SHA-256 {digest}); only the \
+                     built-in one runs commands by default (set `exec = true` under \
+                     [plugins.{name}] to grant it to this one)"
+                ));
+            }
             return refuse("exec", "exec = true");
         }
         Ok(asks.clone())
@@ -128,6 +153,9 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    /// The digest of a component that is not built in.
+    const OTHER: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
     fn manifest(capabilities: &str) -> Manifest {
         let text = format!(
             "name = \"p\"\nworld = \"tool-plugin\"\n[capabilities]\n{capabilities}\n[config]\na = 1\nb = 2"
@@ -138,7 +166,9 @@ mod tests {
     #[test]
     fn both_keys_are_needed() {
         let asks_exec = manifest("exec = true");
-        let error = PluginGrant::default().resolve(&asks_exec).unwrap_err();
+        let error = PluginGrant::default()
+            .resolve(&asks_exec, OTHER)
+            .unwrap_err();
         assert!(
             error.contains("exec") && error.contains("[plugins.p]"),
             "{error}"
@@ -147,9 +177,9 @@ mod tests {
             exec: Some(true),
             ..Default::default()
         };
-        assert!(grant.resolve(&asks_exec).unwrap().exec);
+        assert!(grant.resolve(&asks_exec, OTHER).unwrap().exec);
         // Granted but not asked for: not given.
-        assert!(!grant.resolve(&manifest("")).unwrap().exec);
+        assert!(!grant.resolve(&manifest(""), OTHER).unwrap().exec);
     }
 
     #[test]
@@ -159,12 +189,37 @@ mod tests {
             Path::new("bash.toml"),
         )
         .unwrap();
-        assert!(PluginGrant::default().resolve(&bash).unwrap().exec);
+        let builtin = builtin_digest("bash").expect("the build records the bash plugin");
+        assert!(PluginGrant::default().resolve(&bash, builtin).unwrap().exec);
         let revoked = PluginGrant {
             exec: Some(false),
             ..Default::default()
         };
-        assert!(revoked.resolve(&bash).unwrap_err().contains("exec"));
+        assert!(
+            revoked
+                .resolve(&bash, builtin)
+                .unwrap_err()
+                .contains("exec")
+        );
+    }
+
+    #[test]
+    fn another_component_calling_itself_bash_does_not_run_commands() {
+        let bash = Manifest::parse(
+            "name = \"bash\"\nworld = \"tool-plugin\"\n[capabilities]\nexec = true",
+            Path::new("bash.toml"),
+        )
+        .unwrap();
+        let error = PluginGrant::default().resolve(&bash, OTHER).unwrap_err();
+        assert!(
+            error.contains("not the component this host was built with") && error.contains(OTHER),
+            "{error}"
+        );
+        let granted = PluginGrant {
+            exec: Some(true),
+            ..Default::default()
+        };
+        assert!(granted.resolve(&bash, OTHER).unwrap().exec);
     }
 
     #[test]
@@ -174,12 +229,12 @@ mod tests {
             ..Default::default()
         };
         let error = grant
-            .resolve(&manifest("workspace = \"read-write\""))
+            .resolve(&manifest("workspace = \"read-write\""), OTHER)
             .unwrap_err();
         assert!(error.contains("read-write"), "{error}");
         assert!(
             grant
-                .resolve(&manifest("workspace = \"read-only\""))
+                .resolve(&manifest("workspace = \"read-only\""), OTHER)
                 .is_ok()
         );
     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use sha2::{Digest as _, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::bindings::{policy, tool};
@@ -72,7 +73,12 @@ fn load_with_manifest(
     manifest: Manifest,
     settings: &PluginSettings,
 ) -> anyhow::Result<LoadedPlugin> {
-    let (component, _) = compile_file(runtime, wasm)?;
+    let bytes = read_component(wasm)?;
+    let digest: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (component, _) = compile_bytes(runtime, &bytes)?;
     let facts = inspect(runtime, &component);
     let world = facts.world.clone().map_err(anyhow::Error::msg)?;
     if world != manifest.world {
@@ -82,7 +88,9 @@ fn load_with_manifest(
         );
     }
     let grant = settings.for_plugin(&manifest.name);
-    let capabilities = grant.resolve(&manifest).map_err(anyhow::Error::msg)?;
+    let capabilities = grant
+        .resolve(&manifest, &digest)
+        .map_err(anyhow::Error::msg)?;
     check_imports(&facts.imports, &capabilities)?;
     let identity = Arc::new(PluginIdentity {
         name: manifest.name.clone(),
@@ -118,11 +126,17 @@ fn load_with_manifest(
 
 /// Reads and compiles (or loads from the cache) the component at `wasm`.
 pub fn compile_file(runtime: &PluginRuntime, wasm: &Path) -> anyhow::Result<(Component, CacheUse)> {
-    let bytes = std::fs::read(wasm)
-        .with_context(|| format!("cannot read the component {}", wasm.display()))?;
-    check_is_component(&bytes)?;
+    compile_bytes(runtime, &read_component(wasm)?)
+}
+
+fn read_component(wasm: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(wasm).with_context(|| format!("cannot read the component {}", wasm.display()))
+}
+
+fn compile_bytes(runtime: &PluginRuntime, bytes: &[u8]) -> anyhow::Result<(Component, CacheUse)> {
+    check_is_component(bytes)?;
     runtime
-        .compile(&bytes)
+        .compile(bytes)
         .context("the component does not compile (is the file corrupt?)")
 }
 

@@ -74,12 +74,19 @@ impl PluginRuntime {
         self.commands
             .get_or_init(|| {
                 let runner = CommandRunner::new(self.exec_settings.clone());
-                for (active, line) in runner.describe() {
-                    if active {
-                        tracing::info!("command confinement: {line}");
+                for promise in runner.promises() {
+                    let (name, detail) = (promise.name, &promise.detail);
+                    if promise.holds {
+                        tracing::info!("command confinement: {name}: {detail}");
                     } else {
-                        tracing::warn!("command confinement: {line}");
+                        tracing::warn!("command confinement: {name} NOT enforced: {detail}");
                     }
+                }
+                if let Some(missing) = runner.refusal() {
+                    tracing::error!(
+                        "commands are refused on this host ({missing}); set \
+                         exec_allow_unconfined = true to run them without it"
+                    );
                 }
                 Arc::new(runner)
             })

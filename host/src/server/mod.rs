@@ -36,6 +36,7 @@ pub use jobs::{Answer, Job, JobRunner, Progress, ProgressEvent};
 pub use payload::{DirectRequest, Invocation, Mode, TelegramUpdate};
 pub use tasks::{Ping, PingStatus, TaskGuard, TaskInfo, TaskRegistry};
 
+use crate::agent::failure::user_message;
 use crate::session::{Slot, UserError, Users};
 
 /// The header carrying AgentCore's runtime session id (logged, never trusted).
@@ -335,18 +336,24 @@ fn spawn_job(
     let (sender, receiver) = oneshot::channel();
     inner.jobs.spawn(
         async move {
+            // The error chain is for the log; the caller gets a sentence meant for a user.
             let result = match work.await {
-                Ok(Ok(answer)) => Ok(answer),
-                Ok(Err(error)) if cancel.is_cancelled() => {
-                    Err(format!("the task was cancelled ({error:#})"))
+                Ok(Ok(answer)) => {
+                    tracing::info!(task = %task_id, "task completed");
+                    Ok(answer)
                 }
-                Ok(Err(error)) => Err(format!("{error:#}")),
-                Err(_) => Err("the task crashed; see the host's log".to_string()),
+                Ok(Err(error)) => {
+                    tracing::warn!(task = %task_id, "task failed: {error:#}");
+                    Err(user_message(&task_id, &error, cancel.is_cancelled()))
+                }
+                Err(_) => {
+                    tracing::error!(task = %task_id, "task crashed (panicked)");
+                    Err(format!(
+                        "The task failed: the host ran into an internal error. The operator can \
+                         find the details in the host's log under task {task_id}."
+                    ))
+                }
             };
-            match &result {
-                Ok(_) => tracing::info!(task = %task_id, "task completed"),
-                Err(message) => tracing::warn!(task = %task_id, "task failed: {message}"),
-            }
             // Free the user and the busy status before anyone hears the answer.
             drop(slot);
             drop(guard);
