@@ -2,9 +2,12 @@
 //!
 //! `cargo bench --bench exec` prints median and p99 of:
 //! - `bash -c true` spawned directly with `std::process::Command` (the floor);
-//! - the host's `CommandRunner` running `true` (environment, scratch area, cgroup,
-//!   rlimits, Landlock, supervision), also from a host with 512 MB resident (the cost of
-//!   starting a command must not grow with the host);
+//! - making a `CommandRunner`: the one-time probe of every confinement mechanism (trial
+//!   commands, the `/etc` walk, the BPF filter), paid when the first `exec` plugin loads;
+//! - the host's `CommandRunner` running `true` (environment, scratch area, cgroups,
+//!   rlimits, PID/mount namespace with its own /proc, Landlock, seccomp, capability drop,
+//!   supervision), also from a host with 512 MB resident (the cost of starting a command
+//!   must not grow with the host);
 //! - a `Bash` tool call `{"command":"true"}` through the plugin (fresh instance, session
 //!   state for the working directory, exec), which is what the model pays.
 //!
@@ -41,6 +44,15 @@ fn main() {
         assert!(status.status.success());
     });
     report("`bash -c true` spawned directly", &direct, None);
+
+    let probes = sample(if quick { 5 } else { 30 }, || {
+        std::hint::black_box(CommandRunner::new(ExecSettings::default()));
+    });
+    report(
+        "making a CommandRunner (the confinement probe)",
+        &probes,
+        None,
+    );
 
     let runner = CommandRunner::new(ExecSettings::default());
     for promise in runner.promises() {

@@ -325,3 +325,66 @@ fn tools_call_runs_the_configured_policies_like_the_agent() {
     );
     assert!(!shell.workspace.join("secret").exists());
 }
+
+/// A host run by an ordinary user (not root) confines commands just as well: the
+/// namespaces come from a user namespace of its own. Run here as uid 65534 with `setpriv`
+/// when the tests run as root (as in CI); otherwise the tests already run as non-root.
+#[test]
+fn a_non_root_host_confines_commands_too() {
+    use std::os::unix::fs::{PermissionsExt as _, chown};
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        agent_host_tests::skip("not root: cannot switch to another user to try a non-root host");
+        return;
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        agent_host_tests::skip("setpriv (util-linux) is missing");
+        return;
+    }
+    let nobody = 65534;
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path().canonicalize().unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (home, workspace) = (root.join("home"), root.join("ws"));
+    for dir in [&home, &workspace] {
+        std::fs::create_dir(dir).unwrap();
+        chown(dir, Some(nobody), Some(nobody)).unwrap();
+    }
+    let secret = root.join("secret.txt");
+    std::fs::write(&secret, "MARKER-non-root").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_agent-host"))
+            .args(args)
+            .current_dir(&home)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &home)
+            .env("AGENT_HOST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let doctor = as_nobody(&["doctor"]);
+    assert_eq!(doctor.status.code(), Some(0), "{}", stdout(&doctor));
+    let command = format!(
+        "id -u; grep CapEff /proc/self/status; ls -d /proc/[0-9]* | wc -l; cat {} || true",
+        secret.display()
+    );
+    let input = serde_json::json!({ "command": command }).to_string();
+    let workspace = workspace.display().to_string();
+    let output = as_nobody(&["tools", "call", "Bash", &input, "--workspace", &workspace]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("65534"), "{text}");
+    assert_eq!(lines.next(), Some("CapEff:\t0000000000000000"), "{text}");
+    let processes: u32 = lines.next().unwrap().trim().parse().unwrap();
+    assert!(
+        processes <= 4,
+        "the command sees {processes} processes: {text}"
+    );
+    assert!(!text.contains("MARKER-non-root"), "{text}");
+    assert!(text.contains("Permission denied"), "{text}");
+}
