@@ -77,10 +77,16 @@ struct Bystander(Child);
 
 impl Bystander {
     fn start() -> Self {
-        let child = Command::new("bash")
-            .args(["-c", "sleep 600; :", MARKER])
+        use std::os::unix::process::CommandExt as _;
+        // One process (no shell that would leave its sleep behind when killed), holding
+        // none of the test's output pipes.
+        let child = Command::new("sleep")
+            .arg0(format!("sleep-{MARKER}"))
+            .arg("600")
             .env("BYSTANDER_SECRET", MARKER)
             .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         Self(child)
