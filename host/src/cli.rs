@@ -156,7 +156,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn doctor(config: &Config) -> ExitCode {
     let runner = crate::exec::CommandRunner::new(config.exec.clone());
     println!("Commands run by tools (Bash, validation policies) on this host:");
-    for promise in runner.promises() {
+    let promises = runner.promises();
+    for promise in &promises {
         let mark = match (promise.holds, promise.required) {
             (true, _) => "ok     ",
             (false, true) => "MISSING",
@@ -172,7 +173,7 @@ fn doctor(config: &Config) -> ExitCode {
             );
             ExitCode::from(1)
         }
-        (None, true) if runner.promises().iter().any(|p| p.required && !p.holds) => {
+        (None, true) if promises.iter().any(|p| p.required && !p.holds) => {
             println!(
                 "Commands run UNCONFINED where marked MISSING (exec_allow_unconfined = true)."
             );

@@ -274,24 +274,21 @@ impl Config {
             Some(path) => (read_file(path)?, format!("config file {}", path.display())),
             None => (toml::Table::new(), "configuration".to_string()),
         };
-        let config = Self::from_table(table, &origin, &|key| std::env::var(key).ok())?;
-        if let Some(path) = file {
-            // The file may hold secrets (the bot token).
-            crate::exec::check_private(&config.exec, &[("the config file", path)])
-                .map_err(|error| anyhow::anyhow!(error))?;
-        }
-        Ok(config)
+        Self::from_table(table, &origin, file, &|key| std::env::var(key).ok())
     }
 
     /// Parses config file text (for tests and tools); environment is not consulted.
     pub fn from_toml(text: &str) -> anyhow::Result<Self> {
         let table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-        Self::from_table(table, "configuration", &|_| None)
+        Self::from_table(table, "configuration", None, &|_| None)
     }
 
+    /// `file` is the config file the table came from, if any: it may hold secrets (the
+    /// bot token), so it is checked with the other private places.
     fn from_table(
         mut table: toml::Table,
         origin: &str,
+        file: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Self> {
         table.extend(env_table(env)?);
@@ -301,10 +298,10 @@ impl Config {
                 .map_err(|e: toml::de::Error| {
                     anyhow::anyhow!("{origin} is not valid: {}", e.message())
                 })?;
-        Self::from_raw(raw)
+        Self::from_raw(raw, file)
     }
 
-    fn from_raw(raw: RawConfig) -> anyhow::Result<Self> {
+    fn from_raw(raw: RawConfig, file: Option<&Path>) -> anyhow::Result<Self> {
         let exec = exec_settings(&raw)?;
         let state_dir = raw.state_dir.unwrap_or_else(default_state_dir);
         let audit_log = match raw.audit_log.as_deref().map(str::trim) {
@@ -380,6 +377,9 @@ impl Config {
         ];
         if let Some(audit) = &audit_log {
             private.push(("audit_log", audit.as_path()));
+        }
+        if let Some(file) = file {
+            private.push(("the config file", file));
         }
         crate::exec::check_private(&exec, &private).map_err(|error| anyhow::anyhow!(error))?;
         for (key, path) in &private {
@@ -573,7 +573,7 @@ mod tests {
                 .find(|(k, _)| *k == key)
                 .map(|(_, v)| v.to_string())
         };
-        Config::from_table(table, "test config", &env)
+        Config::from_table(table, "test config", None, &env)
     }
 
     #[test]

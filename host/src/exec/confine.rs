@@ -88,6 +88,18 @@ pub struct Mechanisms {
     pub drop_capabilities: bool,
 }
 
+impl Mechanisms {
+    /// No mechanism at all (the probe adds the one it tries).
+    pub fn none() -> Self {
+        Self {
+            namespaces: Namespaces::new(false, false),
+            landlock: false,
+            seccomp: None,
+            drop_capabilities: false,
+        }
+    }
+}
+
 /// Everything the child does before `exec`, prepared by the parent.
 pub struct ChildSetup {
     namespaces: Namespaces,

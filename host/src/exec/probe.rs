@@ -102,12 +102,6 @@ impl Confinement {
             root: unsafe { libc::geteuid() } == 0,
             bash,
         };
-        let none = || Mechanisms {
-            namespaces: Namespaces::new(false, false),
-            landlock: false,
-            seccomp: None,
-            drop_capabilities: false,
-        };
         confinement.landlock = match (landlock_abi, readable_error) {
             (0, _) => Err(
                 "the kernel has no Landlock (Linux 5.13 or newer with landlock in \
@@ -118,7 +112,7 @@ impl Confinement {
             _ => confinement.try_start(
                 Mechanisms {
                     landlock: true,
-                    ..none()
+                    ..Mechanisms::none()
                 },
                 None,
                 "exit 0",
@@ -127,7 +121,7 @@ impl Confinement {
         confinement.namespaces = confinement.try_start(
             Mechanisms {
                 namespaces: Namespaces::new(true, false),
-                ..none()
+                ..Mechanisms::none()
             },
             None,
             // The shell is PID 1 of its namespace and /proc shows it so.
@@ -137,7 +131,7 @@ impl Confinement {
             confinement.network_namespace = Some(confinement.try_start(
                 Mechanisms {
                     namespaces: Namespaces::new(false, true),
-                    ..none()
+                    ..Mechanisms::none()
                 },
                 None,
                 "exit 0",
@@ -148,7 +142,7 @@ impl Confinement {
                 .try_start(
                     Mechanisms {
                         seccomp: Some(filters.clone()),
-                        ..none()
+                        ..Mechanisms::none()
                     },
                     None,
                     "exit 0",
@@ -158,7 +152,7 @@ impl Confinement {
         confinement.capabilities = confinement.try_start(
             Mechanisms {
                 drop_capabilities: true,
-                ..none()
+                ..Mechanisms::none()
             },
             None,
             "exit 0",
@@ -190,12 +184,7 @@ impl Confinement {
             .clone()
             .or_else(|| trial_cgroup.as_ref().map(|c| c.procs_path().clone()));
         self.try_start(
-            Mechanisms {
-                namespaces: Namespaces::new(false, false),
-                landlock: false,
-                seccomp: None,
-                drop_capabilities: false,
-            },
+            Mechanisms::none(),
             join,
             &format!("( exec 3<>/dev/udp/{blocked}/53 ) 2>&1 | grep -q 'not permitted'"),
         )
