@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent_host::exec::{CommandRequest, CommandRunner, ExecSettings};
+use agent_host::plugins::SessionState;
 use agent_host::plugins::{CallContext, PluginRuntime, PluginSet, ToolOutcome};
-use agent_host::session::SessionState;
 
 fn main() {
     let quick = std::env::var_os("BENCH_QUICK").is_some();

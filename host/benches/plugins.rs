@@ -19,8 +19,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agent_host::plugins::SessionState;
 use agent_host::plugins::{CallContext, PluginRuntime, PluginSet};
-use agent_host::session::SessionState;
 
 fn main() {
     let quick = std::env::var_os("BENCH_QUICK").is_some();

@@ -15,7 +15,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agent_host::server::{Answer, AppState, Job, JobRunner, ServerSettings};
+use agent_host::agent::{Answer, Job, JobRunner};
+use agent_host::server::{AppState, ServerSettings};
 use agent_host::session::Users;
 use futures_util::future::BoxFuture;
 
@@ -68,7 +69,7 @@ fn main() {
     let port = runtime.block_on(async {
         let users: Vec<String> = (0..10).map(|i| format!("u{i}")).collect();
         let users = Arc::new(Users::new(scratch.path().join("ws"), users));
-        let state = AppState::new(users, Some(Arc::new(Sleeper)), ServerSettings::default());
+        let state = AppState::new(users, Arc::new(Sleeper), ServerSettings::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(agent_host::server::serve(

@@ -4,28 +4,19 @@
 //! Exit codes: 0 success; 1 the tool returned an error result / the plugin is refused;
 //! 2 the command itself could not run (bad arguments, configuration, workspace).
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use futures_util::FutureExt as _;
-use futures_util::future::{BoxFuture, Shared};
-use sha2::{Digest as _, Sha256};
+use serde::Serialize;
 
-use crate::agent::{Agent, AgentSettings};
-use crate::config::{Config, HistoryConfig};
-use crate::model::{BedrockModel, ModelSettings};
-use crate::plugins::{
-    AuditLog, CallContext, LivePlugins, LoadedPlugin, PluginRuntime, PluginSet, ToolOutcome,
-    load_plugin, loader,
-};
-use crate::server::{AppState, ServerSettings};
-use crate::server::{Job, JobRunner, Progress, ProgressEvent};
-use crate::session::history::{FileHistory, HistoryStore, S3History};
-use crate::session::{SessionState, Users};
+use crate::config::Config;
+use crate::plugins::load::loader;
+use crate::plugins::{CallContext, LoadedPlugin, ToolOutcome, load_plugin};
+use crate::shared::{is_plain_name, sha256_hex};
+use crate::start;
 
 /// Runs Claude as a coding agent whose tools and guardrails are sandboxed WASI components.
 #[derive(Debug, Parser)]
@@ -133,13 +124,23 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve { port } => serve(config, port),
+        Command::Serve { port } => {
+            let mut config = config;
+            if let Some(port) = port {
+                config.port = port;
+            }
+            start::serve(config)
+        }
         Command::Run {
             workspace,
             session,
             new,
             prompt,
-        } => run_task(config, &workspace, session.as_deref(), new, prompt),
+        } => {
+            let workspace = open_workspace(&workspace)?;
+            let user_key = session_name(session.as_deref(), &workspace)?;
+            start::run(config, &workspace, user_key, new, prompt)
+        }
         Command::Tools(ToolsCommand::List { json }) => tools_list(&config, json),
         Command::Tools(ToolsCommand::Call {
             tool,
@@ -186,240 +187,6 @@ fn doctor(config: &Config) -> ExitCode {
     }
 }
 
-fn runtime(config: &Config) -> anyhow::Result<Arc<PluginRuntime>> {
-    Ok(Arc::new(
-        PluginRuntime::new(Some(config.plugin_cache_dir()))?
-            .with_exec_settings(config.exec.clone()),
-    ))
-}
-
-/// The audit log of tool calls, unless the configuration turns it off.
-fn open_audit_log(config: &Config) -> anyhow::Result<Option<Arc<AuditLog>>> {
-    config
-        .audit_log
-        .as_deref()
-        .map(|path| AuditLog::open(path).map(Arc::new))
-        .transpose()
-}
-
-fn load_plugins(config: &Config) -> anyhow::Result<PluginSet> {
-    PluginSet::load_dir(&runtime(config)?, &config.plugins_dir, &config.plugins)
-}
-
-/// The plugin directory as a swappable set (see [`crate::plugins::live`]).
-fn load_live_plugins(config: &Config) -> anyhow::Result<Arc<LivePlugins>> {
-    Ok(Arc::new(LivePlugins::load(
-        runtime(config)?,
-        &config.plugins_dir,
-        config.plugins.clone(),
-    )?))
-}
-
-/// Reloads the plugin directory on every `SIGHUP` (the operator's "swap now").
-fn reload_on_sighup(plugins: Arc<LivePlugins>) {
-    tokio::spawn(async move {
-        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            tracing::error!("cannot listen for SIGHUP; plugins reload only by directory polling");
-            return;
-        };
-        while hangup.recv().await.is_some() {
-            let plugins = plugins.clone();
-            let reloaded = tokio::task::spawn_blocking(move || plugins.reload()).await;
-            match reloaded {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::error!(
-                    "SIGHUP: the plugin directory does not load; the previous plugins stay in force: {error:#}"
-                ),
-                Err(error) => tracing::error!("SIGHUP: the reload thread failed: {error}"),
-            }
-        }
-    });
-}
-
-fn serve(mut config: Config, port: Option<u16>) -> anyhow::Result<ExitCode> {
-    if let Some(port) = port {
-        config.port = port;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        // Loaded before serving so a broken plugin stops the host at start, not mid-task.
-        let plugins = load_live_plugins(&config)?;
-        {
-            let set = plugins.current();
-            tracing::info!(tools = ?set.tool_names(), policies = ?set.policy_names(), "plugins loaded");
-        }
-        reload_on_sighup(plugins.clone());
-        let _watcher =
-            (!config.plugins_reload.is_zero()).then(|| plugins.watch(config.plugins_reload));
-        let users = Arc::new(Users::new(
-            config.workspace_root.clone(),
-            config.allowed_users.clone(),
-        ));
-        let settings = ServerSettings {
-            max_body_bytes: config.max_body_bytes,
-            shutdown_grace: config.shutdown_grace,
-        };
-        // The AWS client set-up (credential and region chains, TLS roots) is built while
-        // the server already answers /ping; the first task waits for it.
-        let agent = {
-            let (config, plugins) = (config.clone(), plugins.clone());
-            async move {
-                build_agent(&config, plugins)
-                    .await
-                    .map_err(|e| format!("{e:#}"))
-            }
-            .boxed()
-            .shared()
-        };
-        let building = agent.clone();
-        tokio::spawn(async move {
-            if let Err(error) = building.await {
-                tracing::error!("the agent could not be started: {error}");
-            }
-        });
-        let state = AppState::new(users, Some(Arc::new(DeferredAgent(agent))), settings);
-        let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on 0.0.0.0:{} (set --port or PORT)",
-                    config.port
-                )
-            })?;
-        tracing::info!(port = config.port, "listening");
-        crate::server::serve(listener, state, crate::server::termination_signal()).await?;
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// An agent still being built: tasks wait for it, or fail with why it could not be built.
-struct DeferredAgent(Shared<BoxFuture<'static, Result<Agent, String>>>);
-
-impl JobRunner for DeferredAgent {
-    fn run(&self, job: Job) -> BoxFuture<'static, anyhow::Result<crate::server::Answer>> {
-        let agent = self.0.clone();
-        async move {
-            match agent.await {
-                Ok(agent) => agent.run(job).await,
-                Err(error) => anyhow::bail!("the agent could not be started: {error}"),
-            }
-        }
-        .boxed()
-    }
-}
-
-/// The agent as configured: plugins, Bedrock client (standard AWS chain), history store.
-async fn build_agent(config: &Config, plugins: Arc<LivePlugins>) -> anyhow::Result<Agent> {
-    let mut settings = ModelSettings::new(&config.model_id);
-    settings.max_tokens = config.model.max_tokens;
-    settings.request_timeout = config.model.timeout;
-    settings.max_attempts = config.model.max_attempts;
-    settings.retry_base = config.model.retry_base;
-    settings.streaming = config.model.streaming;
-    let model = BedrockModel::from_env(settings).await;
-    let history: Arc<dyn HistoryStore> = match &config.history {
-        HistoryConfig::File(dir) => Arc::new(FileHistory::new(dir.clone())),
-        HistoryConfig::S3 { bucket, prefix } => {
-            Arc::new(S3History::from_env(bucket.clone(), prefix.clone()).await)
-        }
-    };
-    let mut agent_settings = AgentSettings::new(config.state_dir.clone());
-    agent_settings.max_turns = config.max_turns;
-    agent_settings.max_tool_result_chars = config.max_tool_result_chars;
-    agent_settings.operator_prompt = config.system_prompt.clone();
-    agent_settings.context_budget_tokens = config.context_budget_tokens;
-    agent_settings.audit = open_audit_log(config)?;
-    agent_settings.max_failed_validations = config.max_failed_validations;
-    Agent::new(plugins, model, history, agent_settings)
-}
-
-fn run_task(
-    config: Config,
-    workspace: &Path,
-    session: Option<&str>,
-    new: bool,
-    prompt: String,
-) -> anyhow::Result<ExitCode> {
-    let workspace = open_workspace(workspace)?;
-    let user_key = match session {
-        Some(name) => validate_session_name(name)?,
-        None => workspace_session_id(&workspace),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let plugins = load_live_plugins(&config)?;
-        let agent = build_agent(&config, plugins).await?;
-        if new {
-            agent.forget(&user_key).await?;
-        }
-        let (progress, mut events) = Progress::channel(1024);
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let on_interrupt = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("[interrupted: stopping the task]");
-                on_interrupt.cancel();
-            }
-        });
-        let printer = tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                match event {
-                    ProgressEvent::ToolStarted { tool, input } => {
-                        eprintln!("[{tool}] {}", summarize(&input, 160));
-                    }
-                    ProgressEvent::ToolFinished {
-                        tool,
-                        is_error: true,
-                    } => eprintln!("[{tool}] failed"),
-                    _ => {}
-                }
-            }
-        });
-        let job = Job {
-            task_id: "cli".to_string(),
-            user_key,
-            session_id: None,
-            prompt,
-            workspace,
-            cancel,
-            progress,
-        };
-        let result = agent.run(job).await;
-        let _ = printer.await;
-        match result {
-            Ok(answer) => {
-                println!("{}", answer.text);
-                eprintln!("[usage] {}", answer.usage);
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(error) => {
-                eprintln!("error: the task failed: {error:#}");
-                Ok(ExitCode::from(1))
-            }
-        }
-    })
-}
-
-/// `text` on one line, cut to `max` characters.
-fn summarize(text: &str, max: usize) -> String {
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if line.chars().count() <= max {
-        line
-    } else {
-        format!("{}…", line.chars().take(max).collect::<String>())
-    }
-}
-
 /// The canonical path of an existing workspace directory.
 fn open_workspace(workspace: &Path) -> anyhow::Result<PathBuf> {
     let canonical = workspace
@@ -431,46 +198,63 @@ fn open_workspace(workspace: &Path) -> anyhow::Result<PathBuf> {
     Ok(canonical)
 }
 
+/// One tool as `tools list --json` prints it.
+#[derive(Serialize)]
+struct ListedTool<'a> {
+    name: &'a str,
+    plugin: &'a str,
+    description: &'a str,
+    input_schema: serde_json::Value,
+}
+
 fn tools_list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
-    let plugins = load_plugins(config)?;
-    let registry = plugins.tools();
-    let mut entries = Vec::new();
-    for plugin in registry.plugins() {
+    let plugins = start::plugin_set(config)?;
+    let mut listed = Vec::new();
+    for plugin in plugins.tools().plugins() {
         for tool in plugin.tools() {
-            let schema: serde_json::Value =
-                serde_json::from_str(&tool.spec.input_schema).unwrap_or_default();
-            entries.push(serde_json::json!({
-                "name": tool.spec.name,
-                "plugin": plugin.identity().name,
-                "description": tool.spec.description,
-                "input_schema": schema,
-            }));
+            listed.push(ListedTool {
+                name: &tool.spec.name,
+                plugin: &plugin.identity().name,
+                description: &tool.spec.description,
+                // The loader checked that it is a JSON object.
+                input_schema: serde_json::from_str(&tool.spec.input_schema)?,
+            });
         }
     }
+    let mut text = String::new();
     if json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    for entry in &entries {
-        println!(
-            "{} (plugin {})",
-            entry["name"].as_str().unwrap_or(""),
-            entry["plugin"].as_str().unwrap_or("")
-        );
-        for line in entry["description"].as_str().unwrap_or("").lines() {
-            println!("    {line}");
+        text = serde_json::to_string_pretty(&listed)? + "\n";
+    } else {
+        for tool in &listed {
+            text += &format!("{} (plugin {})\n", tool.name, tool.plugin);
+            for line in tool.description.lines() {
+                text += &format!("    {line}\n");
+            }
+            text += "  input schema:\n";
+            for line in serde_json::to_string_pretty(&tool.input_schema)?.lines() {
+                text += &format!("    {line}\n");
+            }
+            text += "\n";
         }
-        println!("  input schema:");
-        for line in serde_json::to_string_pretty(&entry["input_schema"])?.lines() {
-            println!("    {line}");
+        let policies = plugins.policy_names();
+        if !policies.is_empty() {
+            text += &format!("policies: {}\n", policies.join(", "));
         }
-        println!();
     }
-    let policies = plugins.policy_names();
-    if !policies.is_empty() {
-        println!("policies: {}", policies.join(", "));
-    }
+    print_all(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints `text` to stdout. A reader that stopped early (`agent-host tools list | head`)
+/// is not an error: the rest is simply not wanted.
+fn print_all(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(error).context("cannot write to standard output")
+        }
+        _ => Ok(()),
+    }
 }
 
 fn tools_call(
@@ -490,21 +274,9 @@ fn tools_call(
     } else {
         input.to_string()
     };
-    let session_id = match session {
-        Some(name) => validate_session_name(name)?,
-        None => workspace_session_id(&workspace),
-    };
-    let state_file = config
-        .state_dir
-        .join("sessions")
-        .join(&session_id)
-        .join("plugin-state.json");
-    let session = Arc::new(SessionState::persistent(state_file)?);
-    let plugins = load_plugins(config)?;
-    let mut context = CallContext::new(workspace, session);
-    if let Some(audit) = open_audit_log(config)? {
-        context = context.with_audit(audit, "cli");
-    }
+    let session = start::session_state(config, &session_name(session, &workspace)?)?;
+    let plugins = start::plugin_set(config)?;
+    let context = CallContext::new(workspace, session).with_user("cli");
     // The configured policies decide exactly as they do for the agent.
     let outcome = plugins.call(tool, &input, &context).outcome;
     println!("{}", outcome.text());
@@ -514,24 +286,23 @@ fn tools_call(
     })
 }
 
-/// Session names become directory names: keep them plain.
-fn validate_session_name(name: &str) -> anyhow::Result<String> {
-    let ok = crate::session::is_plain_name(name);
-    if !ok {
-        anyhow::bail!("--session {name:?} must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'");
+/// The session of `--session name`, or by default one per canonical workspace path.
+/// Session names become directory names: they must be plain.
+fn session_name(name: Option<&str>, workspace: &Path) -> anyhow::Result<String> {
+    match name {
+        Some(name) if is_plain_name(name) => Ok(name.to_string()),
+        Some(name) => anyhow::bail!(
+            "--session {name:?} must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'"
+        ),
+        None => Ok(format!(
+            "cli-{}",
+            sha256_hex(workspace.as_os_str().as_encoded_bytes(), 8)
+        )),
     }
-    Ok(name.to_string())
-}
-
-/// The default session of a workspace: one per canonical workspace path.
-fn workspace_session_id(workspace: &Path) -> String {
-    let digest = Sha256::digest(workspace.as_os_str().as_encoded_bytes());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("cli-{hex}")
 }
 
 fn plugin_check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
-    let runtime = runtime(config)?;
+    let runtime = start::plugin_runtime(config)?;
     println!("component: {}", file.display());
     match loader::compile_file(&runtime, file) {
         Ok((component, _)) => {

@@ -9,8 +9,8 @@ pub use runner::ScriptRunner;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use agent_host::plugins::SessionState;
 use agent_host::plugins::{CallContext, PluginRuntime, PluginSet, ToolOutcome};
-use agent_host::session::SessionState;
 use serde_json::Value;
 
 /// Says a test cannot check what it is for on this machine (a kernel mechanism is

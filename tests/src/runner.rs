@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use agent_host::agent::{Answer, Job, JobRunner, ProgressEvent};
+use agent_host::model::Usage;
+use agent_host::plugins::SessionState;
 use agent_host::plugins::{CallContext, PluginSet};
-use agent_host::server::{Answer, Job, JobRunner, ProgressEvent};
-use agent_host::session::SessionState;
 use futures_util::future::BoxFuture;
 use serde_json::json;
 
@@ -83,7 +84,11 @@ impl JobRunner for ScriptRunner {
             watcher.abort();
             Ok(Answer {
                 text: format!("done: {steps} steps"),
-                usage: json!({"steps": steps}),
+                // The scripted runner asks no model: each step counts as one request.
+                usage: Usage {
+                    requests: steps,
+                    ..Usage::default()
+                },
             })
         })
     }

@@ -5,11 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agent_host::agent::JobRunner;
 use agent_host::agent::{Agent, AgentSettings};
 use agent_host::model::{BedrockModel, ModelSettings};
 use agent_host::plugins::AuditLog;
 use agent_host::plugins::LivePlugins;
-use agent_host::server::{AppState, JobRunner, ServerSettings};
+use agent_host::server::{AppState, ServerSettings};
 use agent_host::session::Users;
 use agent_host::session::history::{FileHistory, HistoryStore};
 use agent_host_tests::fake_bedrock::{FakeBedrock, Recorded, Step, Turn, Usage};
@@ -68,7 +69,7 @@ impl Host {
         let agent = Agent::new(plugins, model(fake, true), history, settings).unwrap();
         let runner: Arc<dyn JobRunner> = Arc::new(agent);
         let users = Arc::new(Users::new(root.join("workspaces"), [USER.to_string()]));
-        let state = AppState::new(users, Some(runner), ServerSettings::default());
+        let state = AppState::new(users, runner, ServerSettings::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(agent_host::server::serve(
@@ -563,14 +564,14 @@ async fn cancellation_stops_a_waiting_task_and_keeps_the_history_valid() {
     let workspace = root.path().join("ws");
     std::fs::create_dir_all(&workspace).unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
-    let job = agent_host::server::Job {
+    let job = agent_host::agent::Job {
         task_id: "1".into(),
         user_key: USER.into(),
         session_id: None,
         prompt: "list".into(),
         workspace: workspace.canonicalize().unwrap(),
         cancel: cancel.clone(),
-        progress: agent_host::server::Progress::discard(),
+        progress: agent_host::agent::Progress::discard(),
     };
     let running = tokio::spawn(agent.run(job));
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -611,14 +612,14 @@ async fn the_turn_limit_stops_a_task_and_says_so() {
     .unwrap();
     let workspace = root.path().join("ws");
     std::fs::create_dir_all(&workspace).unwrap();
-    let job = agent_host::server::Job {
+    let job = agent_host::agent::Job {
         task_id: "1".into(),
         user_key: USER.into(),
         session_id: None,
         prompt: "look around".into(),
         workspace: workspace.canonicalize().unwrap(),
         cancel: tokio_util::sync::CancellationToken::new(),
-        progress: agent_host::server::Progress::discard(),
+        progress: agent_host::agent::Progress::discard(),
     };
     let answer = agent.run(job).await.unwrap();
     assert!(
@@ -644,8 +645,16 @@ async fn a_policy_added_while_a_task_runs_applies_to_its_next_tool_call_and_is_a
     let plugin_dir = PluginDir::new();
     let files = builtin_component("files");
     dir_add(&plugin_dir, "files", &files);
+    let audit_path = root.path().join("audit.jsonl");
+    let audit = Some(Arc::new(AuditLog::open(&audit_path).unwrap()));
     let live = Arc::new(
-        LivePlugins::load(runtime().clone(), plugin_dir.path(), Default::default()).unwrap(),
+        LivePlugins::load(
+            runtime().clone(),
+            plugin_dir.path(),
+            Default::default(),
+            audit,
+        )
+        .unwrap(),
     );
     let first = json!({"file_path": format!("{ws}/secret/a.txt"), "content": "a"});
     let second =
@@ -660,9 +669,7 @@ async fn a_policy_added_while_a_task_runs_applies_to_its_next_tool_call_and_is_a
         Step::Reply(Turn::text("done")),
     ])
     .await;
-    let mut settings = AgentSettings::new(root.path().join("state"));
-    let audit_path = root.path().join("audit.jsonl");
-    settings.audit = Some(Arc::new(AuditLog::open(&audit_path).unwrap()));
+    let settings = AgentSettings::new(root.path().join("state"));
     let host = Host::start_with(&fake, root.path(), live.clone(), settings).await;
     let task = tokio::spawn(async move { host.ask("write two secrets").await });
     // Once the first write happened, add the policy and swap.
@@ -759,8 +766,9 @@ fn validating_plugins() -> (PluginDir, Arc<LivePlugins>) {
         .replace("commands = []", r#"commands = ["sh tests.sh"]"#);
     assert!(manifest.contains("sh tests.sh"));
     dir.add("policy-validate", &validate, &manifest);
-    let live =
-        Arc::new(LivePlugins::load(runtime().clone(), dir.path(), Default::default()).unwrap());
+    let live = Arc::new(
+        LivePlugins::load(runtime().clone(), dir.path(), Default::default(), None).unwrap(),
+    );
     (dir, live)
 }
 

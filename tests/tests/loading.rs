@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use agent_host::plugins::SessionState;
 use agent_host::plugins::{
     CacheUse, CallContext, PluginGrant, PluginRuntime, PluginSet, PluginSettings, Verdict,
-    WorkspaceAccess, loader,
+    WorkspaceAccess, load::loader,
 };
-use agent_host::session::SessionState;
 use agent_host_tests::{PluginDir, builtin_component, runtime, testing_component, testing_plugins};
 
 const HOSTILE: &str = "name = \"hostile\"\nworld = \"tool-plugin\"\n[capabilities]\nworkspace = \"read-write\"\nsession_state = true\n";

@@ -6,8 +6,8 @@
 
 use std::sync::{Arc, OnceLock};
 
+use agent_host::plugins::SessionState;
 use agent_host::plugins::{CallContext, Decision, PluginSet};
-use agent_host::session::SessionState;
 use agent_host_tests::{Fixture, PluginDir, builtin_component, testing_component};
 use serde_json::json;
 

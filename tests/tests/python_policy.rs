@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use agent_host::plugins::SessionState;
 use agent_host::plugins::{
-    CacheUse, CallContext, Decision, PluginSet, PolicyPlugin, ToolOutcome, Verdict, loader,
+    CacheUse, CallContext, Decision, PluginSet, PolicyPlugin, ToolOutcome, Verdict, load::loader,
 };
-use agent_host::session::SessionState;
 use agent_host_tests::{PluginDir, builtin_component, runtime, testing_component};
 use serde_json::{Value, json};
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use agent_host::plugins::SessionState;
 use agent_host::plugins::{CallContext, ToolOutcome};
-use agent_host::session::SessionState;
 use agent_host_tests::{Fixture, PluginDir, hostile_plugins, testing_component};
 use serde_json::{Value, json};
 

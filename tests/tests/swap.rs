@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use agent_host::plugins::SessionState;
 use agent_host::plugins::{CallContext, LivePlugins};
-use agent_host::session::SessionState;
 use agent_host_tests::{PluginDir, builtin_component, runtime, testing_component};
 use serde_json::json;
 
@@ -35,7 +35,7 @@ fn tool_names(live: &LivePlugins) -> Vec<String> {
 fn tools_and_policies_are_added_replaced_and_removed_without_a_restart() {
     let dir = PluginDir::new();
     add(&dir, "files", &builtin_component("files"));
-    let live = LivePlugins::load(runtime().clone(), dir.path(), Default::default()).unwrap();
+    let live = LivePlugins::load(runtime().clone(), dir.path(), Default::default(), None).unwrap();
     assert_eq!(tool_names(&live), ["Read", "Write", "Edit"]);
     assert!(!live.reload_if_changed().unwrap(), "nothing changed");
 
@@ -61,7 +61,7 @@ fn a_corrupt_replacement_is_refused_and_the_old_set_keeps_working() {
     let dir = PluginDir::new();
     add(&dir, "files", &builtin_component("files"));
     add(&dir, "policy-example", &testing_component("policy-example"));
-    let live = LivePlugins::load(runtime().clone(), dir.path(), Default::default()).unwrap();
+    let live = LivePlugins::load(runtime().clone(), dir.path(), Default::default(), None).unwrap();
     let workspace = tempfile::tempdir().unwrap();
     let root = workspace.path().canonicalize().unwrap();
     let context = CallContext::new(root.clone(), Arc::new(SessionState::in_memory()));
@@ -96,8 +96,9 @@ fn a_corrupt_replacement_is_refused_and_the_old_set_keeps_working() {
 fn calls_during_swaps_each_see_one_whole_set() {
     let dir = PluginDir::new();
     add(&dir, "files", &builtin_component("files"));
-    let live =
-        Arc::new(LivePlugins::load(runtime().clone(), dir.path(), Default::default()).unwrap());
+    let live = Arc::new(
+        LivePlugins::load(runtime().clone(), dir.path(), Default::default(), None).unwrap(),
+    );
     let workspace = tempfile::tempdir().unwrap();
     let root = workspace.path().canonicalize().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -148,8 +149,9 @@ fn calls_during_swaps_each_see_one_whole_set() {
 fn the_directory_watcher_swaps_in_a_changed_directory_by_itself() {
     let dir = PluginDir::new();
     add(&dir, "files", &builtin_component("files"));
-    let live =
-        Arc::new(LivePlugins::load(runtime().clone(), dir.path(), Default::default()).unwrap());
+    let live = Arc::new(
+        LivePlugins::load(runtime().clone(), dir.path(), Default::default(), None).unwrap(),
+    );
     let watcher = live.watch(std::time::Duration::from_millis(20));
     add(&dir, "search", &builtin_component("search"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -8,7 +8,9 @@
 
 mod changes;
 pub mod conversation;
+mod deferred;
 pub mod failure;
+pub mod job;
 pub mod prompt;
 
 use std::collections::HashMap;
@@ -18,16 +20,17 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use futures_util::future::BoxFuture;
-use serde_json::json;
 
 use self::conversation::{Conversation, INTERRUPTED, Pending};
 use self::prompt::{PromptParts, system_prompt};
 use crate::model::bedrock::{Request, system_blocks};
-use crate::model::{BedrockModel, Block, ModelError, ToolsConfig, Usage};
-use crate::plugins::{AuditLog, CallContext, LivePlugins, PluginSet, WorkspaceAccess};
-use crate::server::{Answer, Job, JobRunner, ProgressEvent};
+use crate::model::{BedrockModel, Block, ModelError, ToolDefinition, ToolsConfig, Usage};
+use crate::plugins::{CallContext, LivePlugins, PluginSet, SessionState, WorkspaceAccess};
 use crate::session::history::HistoryStore;
-use crate::session::{SessionState, workspace_dir_name};
+use crate::session::workspace_dir_name;
+
+pub use deferred::DeferredAgent;
+pub use job::{Answer, Job, JobRunner, Progress, ProgressEvent};
 
 /// How the agent works.
 #[derive(Debug, Clone)]
@@ -42,8 +45,6 @@ pub struct AgentSettings {
     pub context_budget_tokens: usize,
     /// Where per-user plugin state is kept (`<state_dir>/sessions/<user>/`).
     pub state_dir: PathBuf,
-    /// Where every tool call is recorded, if anywhere.
-    pub audit: Option<Arc<AuditLog>>,
     /// Failed validations (policies' `check-changes`) after which a task stops.
     pub max_failed_validations: u32,
 }
@@ -57,7 +58,6 @@ impl AgentSettings {
             operator_prompt: None,
             context_budget_tokens: 150_000,
             state_dir,
-            audit: None,
             max_failed_validations: 3,
         }
     }
@@ -93,7 +93,7 @@ impl Agent {
         settings: AgentSettings,
     ) -> anyhow::Result<Self> {
         let set = plugins.current();
-        let tools = Arc::new(ToolsConfig::new(&set.tools().specs())?);
+        let tools = Arc::new(ToolsConfig::new(&tool_definitions(&set)?)?);
         Ok(Self {
             inner: Arc::new(Inner {
                 plugins,
@@ -142,7 +142,7 @@ impl Inner {
         );
         Ok(Answer {
             text: answer,
-            usage: json!(usage),
+            usage,
         })
     }
 
@@ -153,10 +153,9 @@ impl Inner {
     ) -> anyhow::Result<(String, Usage)> {
         let session = self.session_state(&job.user_key)?;
         let (stop, _watcher) = cancel_flag(job);
-        let mut context = CallContext::new(job.workspace.clone(), session).with_cancel(stop);
-        if let Some(audit) = &self.settings.audit {
-            context = context.with_audit(audit.clone(), &job.user_key);
-        }
+        let context = CallContext::new(job.workspace.clone(), session)
+            .with_cancel(stop)
+            .with_user(&job.user_key);
         let system = system_blocks(
             &self
                 .system_prompt(job, &context, &self.plugins.current())
@@ -315,7 +314,7 @@ impl Inner {
         let current = self.plugins.current();
         let mut cached = lock(&self.tools);
         if !Arc::ptr_eq(&cached.0, &current) {
-            let tools = Arc::new(ToolsConfig::new(&current.tools().specs())?);
+            let tools = Arc::new(ToolsConfig::new(&tool_definitions(&current)?)?);
             *cached = (current, tools);
         }
         Ok(cached.1.clone())
@@ -368,13 +367,8 @@ impl Inner {
         if let Some(state) = sessions.get(user_key) {
             return Ok(state.clone());
         }
-        let file = self
-            .settings
-            .state_dir
-            .join("sessions")
-            .join(workspace_dir_name(user_key))
-            .join("plugin-state.json");
-        let state = Arc::new(SessionState::persistent(file)?);
+        let name = workspace_dir_name(user_key);
+        let state = Arc::new(SessionState::open(&self.settings.state_dir, &name)?);
         sessions.insert(user_key.to_string(), state.clone());
         Ok(state)
     }
@@ -454,6 +448,24 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// How far a file's modification time may lag the clock (one kernel tick, with room).
 const MTIME_SLACK: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The tools of `plugins` as the model sees them.
+fn tool_definitions(plugins: &PluginSet) -> anyhow::Result<Vec<ToolDefinition>> {
+    plugins
+        .tools()
+        .specs()
+        .into_iter()
+        .map(|spec| {
+            let input_schema = serde_json::from_str(&spec.input_schema)
+                .with_context(|| format!("tool {} has an invalid input schema", spec.name))?;
+            Ok(ToolDefinition {
+                name: spec.name.clone(),
+                description: spec.description.clone(),
+                input_schema,
+            })
+        })
+        .collect()
+}
 
 /// Whether `tool`'s plugin may change the workspace (read-write access or commands).
 fn can_write(plugins: &PluginSet, tool: &str) -> bool {

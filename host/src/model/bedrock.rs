@@ -29,9 +29,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::convert::{to_document, to_json};
 use super::error::ModelError;
-use super::types::{Block, Message, Role};
+use super::types::{Block, Message, Role, ToolDefinition};
 use super::{ModelTurn, Usage};
-use crate::plugins::ToolSpec;
 
 /// How the client talks to Bedrock.
 #[derive(Debug, Clone)]
@@ -74,21 +73,17 @@ pub struct ToolsConfig {
 }
 
 impl ToolsConfig {
-    /// Tool specs (schemas are JSON texts) followed by a cache point.
-    pub fn new(specs: &[&ToolSpec]) -> Result<Self, ModelError> {
+    /// The tools followed by a cache point.
+    pub fn new(specs: &[ToolDefinition]) -> Result<Self, ModelError> {
         if specs.is_empty() {
             return Ok(Self { config: None });
         }
         let mut tools = Vec::with_capacity(specs.len() + 1);
         for spec in specs {
-            let schema: serde_json::Value =
-                serde_json::from_str(&spec.input_schema).map_err(|e| {
-                    ModelError::Fatal(format!("tool {} has an invalid schema: {e}", spec.name))
-                })?;
             let spec = ToolSpecification::builder()
                 .name(&spec.name)
                 .description(&spec.description)
-                .input_schema(ToolInputSchema::Json(to_document(&schema)))
+                .input_schema(ToolInputSchema::Json(to_document(&spec.input_schema)))
                 .build()
                 .map_err(|e| ModelError::Fatal(e.to_string()))?;
             tools.push(Tool::ToolSpec(spec));

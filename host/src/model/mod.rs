@@ -15,7 +15,7 @@ use serde::Serialize;
 
 pub use bedrock::{BedrockModel, ModelSettings, ToolsConfig};
 pub use error::ModelError;
-pub use types::{Block, Message, Role};
+pub use types::{Block, Message, Role, ToolDefinition};
 
 /// Tokens used, summed over a task's requests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::shared::sha256_hex;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::chain::{CheckedCall, Decision};
 
@@ -151,8 +151,7 @@ impl AuditLog {
 }
 
 fn digest(text: &str) -> String {
-    let hash = Sha256::digest(text.as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(text.as_bytes(), 32)
 }
 
 fn millis(d: Duration) -> f64 {

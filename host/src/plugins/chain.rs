@@ -13,10 +13,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::bindings::Verdict;
 use super::policy::PolicyPlugin;
-use super::sandbox::CallContext;
 use super::tools::{ToolOutcome, ToolRegistry};
+use crate::plugins::engine::bindings::Verdict;
+use crate::plugins::engine::sandbox::CallContext;
 
 /// One policy's decision on a call, as recorded for the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,9 +15,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use super::grants::PluginSettings;
-use super::runtime::PluginRuntime;
+use super::audit::AuditLog;
 use super::set::PluginSet;
+use crate::plugins::engine::runtime::PluginRuntime;
+use crate::plugins::load::grants::PluginSettings;
 
 /// What identifies the directory's contents: `(file name, size, mtime)` of every
 /// component and manifest, sorted.
@@ -34,23 +35,27 @@ struct Source {
     runtime: Arc<PluginRuntime>,
     dir: PathBuf,
     settings: PluginSettings,
+    audit: Option<Arc<AuditLog>>,
     fingerprint: Mutex<Fingerprint>,
 }
 
 impl LivePlugins {
-    /// Loads `dir`; later reloads read it again with the same `settings`.
+    /// Loads `dir`; later reloads read it again with the same `settings`. Every set
+    /// records its calls in `audit`, when there is one.
     pub fn load(
         runtime: Arc<PluginRuntime>,
         dir: &Path,
         settings: PluginSettings,
+        audit: Option<Arc<AuditLog>>,
     ) -> anyhow::Result<Self> {
         let fingerprint = fingerprint(dir);
-        let set = PluginSet::load_dir(&runtime, dir, &settings)?;
+        let set = PluginSet::load_dir(&runtime, dir, &settings)?.with_audit(audit.clone());
         Ok(Self {
             source: Some(Source {
                 runtime,
                 dir: dir.to_path_buf(),
                 settings,
+                audit,
                 fingerprint: Mutex::new(fingerprint),
             }),
             current: RwLock::new(Arc::new(set)),
@@ -103,11 +108,9 @@ impl LivePlugins {
         let Some(source) = &self.source else {
             return Ok(());
         };
-        let set = Arc::new(PluginSet::load_dir(
-            &source.runtime,
-            &source.dir,
-            &source.settings,
-        )?);
+        let set = PluginSet::load_dir(&source.runtime, &source.dir, &source.settings)?
+            .with_audit(source.audit.clone());
+        let set = Arc::new(set);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = set.clone();
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         tracing::info!(
@@ -139,6 +142,31 @@ impl LivePlugins {
             })
             .ok();
         Watcher { stop, thread }
+    }
+
+    /// Reloads the directory on every `SIGHUP` (the operator's "swap now"), from a task on
+    /// the current tokio runtime.
+    pub fn reload_on_sighup(self: &Arc<Self>) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let live = self.clone();
+        tokio::spawn(async move {
+            let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+                tracing::error!(
+                    "cannot listen for SIGHUP; plugins reload only by directory polling"
+                );
+                return;
+            };
+            while hangup.recv().await.is_some() {
+                let live = live.clone();
+                match tokio::task::spawn_blocking(move || live.reload()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => tracing::error!(
+                        "SIGHUP: the plugin directory does not load; the previous plugins stay in force: {error:#}"
+                    ),
+                    Err(error) => tracing::error!("SIGHUP: the reload thread failed: {error}"),
+                }
+            }
+        });
     }
 }
 

@@ -1,43 +1,41 @@
 //! The plugin runtime: WASI 0.2 components that give the agent its tools and guardrails.
 //!
-//! - [`runtime`]: the one engine (pooling allocator, epoch ticker) and compile cache.
-//! - [`manifest`] and [`grants`]: what a plugin asks for and what the operator allows.
-//! - [`loader`]: checks a component against its manifest and grants, pre-links it.
-//! - [`sandbox`]: a fresh store per call with only the workspace preopened, and limits.
-//! - [`tools`] and [`policy`]: the two worlds; [`set`]: a directory of plugins;
-//!   [`chain`]: every tool call through each policy before it runs; [`live`]: the set in
-//!   force, swapped when the plugin directory changes; [`audit`]: the audit log.
+//! Three rooms, each using only the ones below it:
+//! - [`engine`]: running one call — the wasmtime engine and its compile cache, the sandbox
+//!   (a fresh store per call with only the workspace preopened, and limits), the host
+//!   functions plugins import, and the plugin session state they keep.
+//! - [`load`]: accepting a component — its manifest, the operator's grants, the checks
+//!   and pre-linking, the tools' input schemas.
+//! - the call path, here: [`tools`] and [`policy`] (the two worlds); [`set`] (a directory
+//!   of plugins); [`chain`] (every tool call through each policy before it runs);
+//!   [`live`] (the set in force, swapped when the directory changes); [`audit`].
+
+pub mod engine;
+pub mod load;
 
 pub mod audit;
-pub mod bindings;
-mod cache;
-mod capabilities;
 pub mod chain;
-pub mod grants;
 pub mod live;
-pub mod loader;
-pub mod manifest;
-mod output;
 pub mod policy;
-pub mod runtime;
-pub mod sandbox;
 pub mod set;
 pub mod tools;
-mod validation;
 
 use std::path::PathBuf;
 
 pub use audit::AuditLog;
-pub use bindings::{ToolCall, ToolSpec, Verdict};
 pub use chain::{CheckedCall, Decision, PolicyDecision};
-pub use grants::{PluginGrant, PluginSettings};
+pub use engine::bindings::{ToolCall, ToolSpec, Verdict};
+pub use engine::cache::CacheUse;
+pub use engine::permissions::{Capabilities, Limits, WorkspaceAccess};
+pub use engine::runtime::PluginRuntime;
+pub use engine::sandbox::{CallContext, CallFailure, PluginIdentity};
+pub use engine::session_state::SessionState;
 pub use live::LivePlugins;
-pub use loader::{ComponentFacts, LoadedPlugin, WIT_VERSION, load_plugin};
-pub use manifest::{Capabilities, Limits, Manifest, WorkspaceAccess, World};
+pub use load::grants::{PluginGrant, PluginSettings};
+pub use load::loader::{ComponentFacts, WIT_VERSION};
+pub use load::manifest::{Manifest, World};
 pub use policy::PolicyPlugin;
-pub use runtime::{CacheUse, PluginRuntime};
-pub use sandbox::{CallContext, CallFailure, PluginIdentity};
-pub use set::PluginSet;
+pub use set::{LoadedPlugin, PluginSet, load_plugin};
 pub use tools::{ToolOutcome, ToolPlugin, ToolRegistry};
 
 /// Where the build put the built-in plugins of this checkout (`target/plugins/builtin`).

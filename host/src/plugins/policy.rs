@@ -5,9 +5,9 @@
 //! policy — a trap, a timeout, a memory limit — is a **deny**: a broken guardrail must
 //! never let a call through.
 
-use super::bindings::policy::PolicyPluginPre;
-use super::bindings::{ToolCall, Verdict};
-use super::sandbox::{CallContext, CallState, PluginIdentity, Sandbox};
+use crate::plugins::engine::bindings::policy::PolicyPluginPre;
+use crate::plugins::engine::bindings::{ToolCall, Verdict};
+use crate::plugins::engine::sandbox::{CallContext, CallState, PluginIdentity, Sandbox};
 
 /// A loaded policy plugin.
 pub struct PolicyPlugin {

@@ -3,18 +3,60 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anyhow::Context as _;
+
+use super::audit::AuditLog;
 use super::chain::{CheckedCall, call_with_policies};
-use super::grants::PluginSettings;
-use super::loader::{LoadedPlugin, load_plugin};
 use super::policy::PolicyPlugin;
-use super::runtime::PluginRuntime;
-use super::sandbox::CallContext;
-use super::tools::{ToolOutcome, ToolRegistry};
+use super::tools::{ToolOutcome, ToolPlugin, ToolRegistry};
+use crate::plugins::engine::runtime::PluginRuntime;
+use crate::plugins::engine::sandbox::{CallContext, PluginIdentity};
+use crate::plugins::load::grants::PluginSettings;
+use crate::plugins::load::loader::{PreparedPlugin, prepare_plugin};
+
+/// A loaded plugin of either world.
+pub enum LoadedPlugin {
+    /// Offers tools.
+    Tool(ToolPlugin),
+    /// Checks tool calls.
+    Policy(PolicyPlugin),
+}
+
+impl LoadedPlugin {
+    /// The plugin's identity (name, file, grants, limits).
+    pub fn identity(&self) -> &PluginIdentity {
+        match self {
+            LoadedPlugin::Tool(plugin) => plugin.identity(),
+            LoadedPlugin::Policy(plugin) => plugin.identity(),
+        }
+    }
+}
+
+/// Loads the plugin whose component is `wasm`, with the operator's `settings`; an error
+/// names the plugin, the file and the problem.
+pub fn load_plugin(
+    runtime: &Arc<PluginRuntime>,
+    wasm: &Path,
+    settings: &PluginSettings,
+) -> anyhow::Result<LoadedPlugin> {
+    Ok(match prepare_plugin(runtime, wasm, settings)? {
+        PreparedPlugin::Tool(sandbox, pre) => {
+            let name = sandbox.identity.name.clone();
+            let plugin = ToolPlugin::new(sandbox, pre)
+                .with_context(|| format!("plugin {name} ({}) is refused", wasm.display()))?;
+            LoadedPlugin::Tool(plugin)
+        }
+        PreparedPlugin::Policy(sandbox, pre) => {
+            LoadedPlugin::Policy(PolicyPlugin::new(sandbox, pre))
+        }
+    })
+}
 
 /// The tools and policies of one plugin directory.
 pub struct PluginSet {
     tools: ToolRegistry,
     policies: Vec<Arc<PolicyPlugin>>,
+    audit: Option<Arc<AuditLog>>,
 }
 
 impl PluginSet {
@@ -30,6 +72,7 @@ impl PluginSet {
         let mut set = Self {
             tools: ToolRegistry::default(),
             policies: Vec::new(),
+            audit: None,
         };
         let mut problems = Vec::new();
         for wasm in files {
@@ -62,14 +105,20 @@ impl PluginSet {
         Ok(set)
     }
 
+    /// Records every call made through this set in `audit`, when there is one.
+    pub fn with_audit(mut self, audit: Option<Arc<AuditLog>>) -> Self {
+        self.audit = audit;
+        self
+    }
+
     /// Calls a tool through the policy chain (see [`super::chain`]). Blocks the thread.
-    /// The call is recorded in the context's audit log, if it has one.
+    /// The call is recorded in the set's audit log, if it has one.
     pub fn call(&self, tool: &str, input: &str, context: &CallContext) -> CheckedCall {
         let started = std::time::Instant::now();
         let checked = call_with_policies(&self.tools, &self.policies, tool, input, context);
-        if let Some((log, user)) = context.audit() {
+        if let Some(log) = &self.audit {
             log.record(
-                user,
+                context.user().unwrap_or("-"),
                 context.workspace(),
                 tool,
                 input,

@@ -8,10 +8,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::bindings::ToolSpec;
-use super::bindings::tool::ToolPluginPre;
-use super::sandbox::{CallContext, CallFailure, CallState, PluginIdentity, Sandbox};
-use super::validation::InputSchema;
+use crate::plugins::engine::bindings::ToolSpec;
+use crate::plugins::engine::bindings::tool::ToolPluginPre;
+use crate::plugins::engine::sandbox::{
+    CallContext, CallFailure, CallState, PluginIdentity, Sandbox,
+};
+use crate::plugins::load::input_schema::InputSchema;
 
 /// The result of a tool call, as the model sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +115,7 @@ impl ToolPlugin {
 
 /// Bedrock accepts tool names of `[a-zA-Z0-9_-]{1,64}`.
 fn check_tool_name(name: &str) -> anyhow::Result<()> {
-    let ok = crate::session::is_plain_name(name);
+    let ok = crate::shared::is_plain_name(name);
     if !ok {
         anyhow::bail!("tool name {name:?} must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'");
     }

@@ -7,7 +7,6 @@
 //! [`JobRunner`], answer in the requested mode.
 
 mod error;
-pub mod jobs;
 pub mod payload;
 pub mod tasks;
 
@@ -19,7 +18,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -32,11 +31,11 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 pub use error::ApiError;
-pub use jobs::{Answer, Job, JobRunner, Progress, ProgressEvent};
 pub use payload::{DirectRequest, Invocation, Mode, TelegramUpdate};
 pub use tasks::{Ping, PingStatus, TaskGuard, TaskInfo, TaskRegistry};
 
 use crate::agent::failure::user_message;
+use crate::agent::{Answer, Job, JobRunner, Progress, ProgressEvent};
 use crate::session::{Slot, UserError, Users};
 
 /// The header carrying AgentCore's runtime session id (logged, never trusted).
@@ -74,7 +73,7 @@ pub struct AppState {
 struct Inner {
     tasks: TaskRegistry,
     users: Arc<Users>,
-    runner: Option<Arc<dyn JobRunner>>,
+    runner: Arc<dyn JobRunner>,
     settings: ServerSettings,
     jobs: TaskTracker,
     cancel_all: CancellationToken,
@@ -82,13 +81,8 @@ struct Inner {
 }
 
 impl AppState {
-    /// State for a server whose jobs run on `runner` (`None`: this build has no agent, and
-    /// invocations are refused with 503 rather than pretending to answer).
-    pub fn new(
-        users: Arc<Users>,
-        runner: Option<Arc<dyn JobRunner>>,
-        settings: ServerSettings,
-    ) -> Self {
+    /// State for a server whose jobs run on `runner`.
+    pub fn new(users: Arc<Users>, runner: Arc<dyn JobRunner>, settings: ServerSettings) -> Self {
         Self {
             inner: Arc::new(Inner {
                 tasks: TaskRegistry::new(),
@@ -246,14 +240,7 @@ async fn handle(
         tracing::warn!(user = %user_key, "refused: {error}");
         return Err(ApiError::from_user(error));
     }
-    let Some(runner) = state.inner.runner.clone() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Agent unavailable",
-            "this build of agent-host serves the AgentCore contract but has no agent loop yet; \
-             nothing was started",
-        ));
-    };
+    let runner = state.inner.runner.clone();
     let slot = match users.claim(&user_key) {
         Ok(slot) => slot,
         Err(busy @ UserError::Busy(_)) if telegram => {

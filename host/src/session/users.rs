@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest as _, Sha256};
+use crate::shared::{is_plain_name, sha256_hex};
 
 /// Longest user key accepted at all.
 pub const MAX_USER_KEY_BYTES: usize = 256;
@@ -33,16 +33,6 @@ pub enum UserError {
     Busy(String),
 }
 
-/// Whether `name` is `[A-Za-z0-9_-]{1,64}`: safe as a directory name and as a Bedrock
-/// tool name, never `.`, `..` or anything with a separator.
-pub fn is_plain_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 /// The directory name of `user_key`'s workspace.
 pub fn workspace_dir_name(user_key: &str) -> String {
     let plain = is_plain_name(user_key);
@@ -50,9 +40,7 @@ pub fn workspace_dir_name(user_key: &str) -> String {
         return user_key.to_string();
     }
     // '@' cannot appear in a plain name, so hashed names never collide with plain ones.
-    let digest = Sha256::digest(user_key.as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("@{hex}")
+    format!("@{}", sha256_hex(user_key.as_bytes(), 16))
 }
 
 /// Checks a user key's shape (not whether it is allowed).

@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
         shutdown_grace: config.shutdown_grace,
     };
-    let state = AppState::new(users, Some(runner), settings);
+    let state = AppState::new(users, runner, settings);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     eprintln!("PORT={}", listener.local_addr()?.port());
     agent_host::server::serve(listener, state, agent_host::server::termination_signal()).await

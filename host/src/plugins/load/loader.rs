@@ -7,36 +7,28 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use sha2::{Digest as _, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 
-use super::bindings::{policy, tool};
 use super::grants::PluginSettings;
 use super::manifest::{Capabilities, Manifest, World};
-use super::policy::PolicyPlugin;
-use super::runtime::{CacheUse, PluginRuntime};
-use super::sandbox::{CallState, PluginIdentity, Sandbox};
-use super::tools::ToolPlugin;
+use crate::plugins::engine::bindings::policy::{self, PolicyPluginPre};
+use crate::plugins::engine::bindings::tool::{self, ToolPluginPre};
+use crate::plugins::engine::cache::CacheUse;
+use crate::plugins::engine::runtime::PluginRuntime;
+use crate::plugins::engine::sandbox::{CallState, PluginIdentity, Sandbox};
+use crate::shared::sha256_hex;
 
 /// The WIT package version this host implements.
 pub const WIT_VERSION: &str = "0.1.0";
 
-/// A loaded plugin of either world.
-pub enum LoadedPlugin {
+/// A plugin that passed every check, pre-linked for the world it implements: what the
+/// call path needs to make a [`crate::plugins::ToolPlugin`] or a
+/// [`crate::plugins::PolicyPlugin`] of it.
+pub(crate) enum PreparedPlugin {
     /// Offers tools.
-    Tool(ToolPlugin),
+    Tool(Sandbox, ToolPluginPre<CallState>),
     /// Checks tool calls.
-    Policy(PolicyPlugin),
-}
-
-impl LoadedPlugin {
-    /// The plugin's identity (name, file, grants, limits).
-    pub fn identity(&self) -> &PluginIdentity {
-        match self {
-            LoadedPlugin::Tool(plugin) => plugin.identity(),
-            LoadedPlugin::Policy(plugin) => plugin.identity(),
-        }
-    }
+    Policy(Sandbox, PolicyPluginPre<CallState>),
 }
 
 /// What a component file says about itself, before any grant is considered.
@@ -55,12 +47,13 @@ pub fn manifest_path(wasm: &Path) -> PathBuf {
     wasm.with_extension("toml")
 }
 
-/// Loads the plugin whose component is `wasm`, with the operator's `settings`.
-pub fn load_plugin(
+/// Checks and pre-links the plugin whose component is `wasm`, with the operator's
+/// `settings`; an error names the plugin, the file and the problem.
+pub(crate) fn prepare_plugin(
     runtime: &Arc<PluginRuntime>,
     wasm: &Path,
     settings: &PluginSettings,
-) -> anyhow::Result<LoadedPlugin> {
+) -> anyhow::Result<PreparedPlugin> {
     let manifest = Manifest::load(&manifest_path(wasm))?;
     let name = manifest.name.clone();
     load_with_manifest(runtime, wasm, manifest, settings)
@@ -72,12 +65,9 @@ fn load_with_manifest(
     wasm: &Path,
     manifest: Manifest,
     settings: &PluginSettings,
-) -> anyhow::Result<LoadedPlugin> {
+) -> anyhow::Result<PreparedPlugin> {
     let bytes = read_component(wasm)?;
-    let digest: String = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = sha256_hex(&bytes, 32);
     let (component, _) = compile_bytes(runtime, &bytes)?;
     let facts = inspect(runtime, &component);
     let world = facts.world.clone().map_err(anyhow::Error::msg)?;
@@ -113,13 +103,13 @@ fn load_with_manifest(
             let pre = tool::ToolPluginPre::new(pre)
                 .map_err(anyhow::Error::from)
                 .context("the component's tools export does not match the WIT contract")?;
-            LoadedPlugin::Tool(ToolPlugin::new(sandbox, pre)?)
+            PreparedPlugin::Tool(sandbox, pre)
         }
         World::Policy => {
             let pre = policy::PolicyPluginPre::new(pre)
                 .map_err(anyhow::Error::from)
                 .context("the component's policy export does not match the WIT contract")?;
-            LoadedPlugin::Policy(PolicyPlugin::new(sandbox, pre))
+            PreparedPlugin::Policy(sandbox, pre)
         }
     })
 }

@@ -9,12 +9,22 @@
 use std::hash::{Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
+use crate::shared::sha256_hex;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use super::runtime::CacheUse;
-use crate::session::write_atomically;
+use crate::shared::write_atomically;
+
+/// Where a compiled component came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    /// Loaded from a precompiled artifact.
+    Hit,
+    /// Compiled now and stored for next time.
+    Compiled,
+    /// No cache configured: compiled now.
+    Disabled,
+}
 
 /// A directory of precompiled artifacts for one engine configuration.
 pub struct CompiledCache {
@@ -35,8 +45,7 @@ impl CompiledCache {
 
     /// Where the artifact of `wasm` lives.
     pub fn artifact_path(&self, wasm: &[u8]) -> PathBuf {
-        let digest = Sha256::digest(wasm);
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = sha256_hex(wasm, 32);
         self.dir.join(format!("{hex}-{}.cwasm", self.engine_key))
     }
 

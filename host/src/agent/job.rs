@@ -1,8 +1,9 @@
-//! What the server runs in the background: a [`Job`] handed to a [`JobRunner`].
+//! One task as every front end hands it over: a [`Job`] given to a [`JobRunner`], with
+//! its [`Progress`] streamed back and an [`Answer`] at the end.
 //!
-//! The server owns the plumbing (slot, task registration, cancellation, answering the
-//! caller); the runner owns the work. The agent loop is the production runner; tests plug
-//! in their own.
+//! A front end (the AgentCore server, `agent-host run`, the Telegram bot) owns the
+//! plumbing (slot, task registration, cancellation, answering its user); the runner owns
+//! the work. The agent is the production runner; tests plug in their own.
 
 use std::path::PathBuf;
 
@@ -10,6 +11,8 @@ use futures_util::future::BoxFuture;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::model::Usage;
 
 /// One task for one user.
 pub struct Job {
@@ -91,8 +94,8 @@ impl Progress {
 pub struct Answer {
     /// The final answer for the user.
     pub text: String,
-    /// Token usage and similar figures (shape set by the runner).
-    pub usage: serde_json::Value,
+    /// Tokens used by the task's model requests.
+    pub usage: Usage,
 }
 
 /// Runs jobs. Implementations must return promptly once `job.cancel` is cancelled.

@@ -17,12 +17,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::audit::AuditLog;
-use super::manifest::{Capabilities, Limits, WorkspaceAccess};
 use super::output::CapturedOutput;
+use super::permissions::{Capabilities, Limits, WorkspaceAccess};
 use super::runtime::PluginRuntime;
+use super::session_state::SessionState;
 use crate::exec::CommandRunner;
-use crate::session::SessionState;
 
 /// Table elements a plugin instance may grow its tables to.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
@@ -35,7 +34,7 @@ pub struct CallContext {
     workspace: PathBuf,
     session: Arc<SessionState>,
     cancel: Option<Arc<AtomicBool>>,
-    audit: Option<(Arc<AuditLog>, Arc<str>)>,
+    user: Option<Arc<str>>,
 }
 
 impl CallContext {
@@ -46,21 +45,19 @@ impl CallContext {
             workspace,
             session,
             cancel: None,
-            audit: None,
+            user: None,
         }
     }
 
-    /// Records every tool call made with this context in `log`, as made by `user`.
-    pub fn with_audit(mut self, log: Arc<AuditLog>, user: &str) -> Self {
-        self.audit = Some((log, user.into()));
+    /// Calls made with this context work for `user` (as recorded in the audit log).
+    pub fn with_user(mut self, user: &str) -> Self {
+        self.user = Some(user.into());
         self
     }
 
-    /// The audit log and the user calls are recorded for, if any.
-    pub fn audit(&self) -> Option<(&AuditLog, &str)> {
-        self.audit
-            .as_ref()
-            .map(|(log, user)| (log.as_ref(), user.as_ref()))
+    /// Whom the calls work for, when known.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
     }
 
     /// Stops the call (at the next epoch tick) once `flag` is set.

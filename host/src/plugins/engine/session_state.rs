@@ -12,6 +12,8 @@ use std::sync::Mutex;
 
 use anyhow::Context as _;
 
+use crate::shared::write_atomically;
+
 /// Longest key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 /// Largest value accepted, in bytes.
@@ -36,6 +38,17 @@ impl SessionState {
             entries: Mutex::new(Entries::new()),
             file: None,
         }
+    }
+
+    /// The state of session `name` (a plain name) kept under `state_dir`, in
+    /// `<state_dir>/sessions/<name>/plugin-state.json`.
+    pub fn open(state_dir: &Path, name: &str) -> anyhow::Result<Self> {
+        Self::persistent(
+            state_dir
+                .join("sessions")
+                .join(name)
+                .join("plugin-state.json"),
+        )
     }
 
     /// A state persisted in `file` (loaded now if it exists, rewritten atomically after
@@ -147,19 +160,6 @@ impl SessionState {
         write_atomically(file, &bytes)
             .with_context(|| format!("cannot save session state to {}", file.display()))
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so readers never see
-/// half a file.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let dir = path.parent().context("path has no parent directory")?;
-    std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_data()?;
-    temp.persist(path)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -19,14 +19,14 @@ use anyhow::Context as _;
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::cache::CompiledCache;
+use super::cache::{CacheUse, CompiledCache};
 use crate::exec::{CommandRunner, ExecSettings};
 
 /// How often the engine's epoch advances: the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The largest linear memory any plugin may be granted (manifests ask for less).
-pub const MAX_PLUGIN_MEMORY: usize = super::manifest::MAX_MEMORY_MB as usize * 1024 * 1024;
+pub const MAX_PLUGIN_MEMORY: usize = super::permissions::MAX_MEMORY_MB as usize * 1024 * 1024;
 
 /// How many plugin instances can be alive at once across all users (the pool's size).
 pub const MAX_CONCURRENT_INSTANCES: u32 = 64;
@@ -111,17 +111,6 @@ impl PluginRuntime {
     pub fn ticking(&self) -> bool {
         !self.ticker.stop.load(Ordering::Relaxed)
     }
-}
-
-/// Where a compiled component came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheUse {
-    /// Loaded from a precompiled artifact.
-    Hit,
-    /// Compiled now and stored for next time.
-    Compiled,
-    /// No cache configured: compiled now.
-    Disabled,
 }
 
 fn engine_config() -> Config {

@@ -1,0 +1,10 @@
+//! Small helpers every layer uses: plain names, atomic file writes, hex digests. This is
+//! the bottom of the crate: it imports no other module of it.
+
+mod digest;
+mod files;
+mod names;
+
+pub use digest::sha256_hex;
+pub use files::write_atomically;
+pub use names::is_plain_name;

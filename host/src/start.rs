@@ -1,0 +1,150 @@
+//! Starting the host's parts from its configuration: the plugin runtime and plugin set,
+//! the model and history clients, the agent, and the AgentCore server around it. The
+//! command line ([`crate::cli`]) picks what to start; this module knows how.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::agent::{Agent, AgentSettings, DeferredAgent};
+use crate::config::{Config, HistoryConfig};
+use crate::model::{BedrockModel, ModelSettings};
+use crate::plugins::{AuditLog, LivePlugins, PluginRuntime, PluginSet, SessionState};
+use crate::server::{AppState, ServerSettings};
+use crate::session::Users;
+use crate::session::history::{FileHistory, HistoryStore, S3History};
+
+/// The plugin engine, with its compile cache and the command settings of `exec`.
+pub fn plugin_runtime(config: &Config) -> anyhow::Result<Arc<PluginRuntime>> {
+    Ok(Arc::new(
+        PluginRuntime::new(Some(config.plugin_cache_dir()))?
+            .with_exec_settings(config.exec.clone()),
+    ))
+}
+
+/// The audit log of tool calls, unless the configuration turns it off.
+pub fn audit_log(config: &Config) -> anyhow::Result<Option<Arc<AuditLog>>> {
+    config
+        .audit_log
+        .as_deref()
+        .map(|path| AuditLog::open(path).map(Arc::new))
+        .transpose()
+}
+
+/// The plugin directory loaded once, every call recorded in the audit log.
+pub fn plugin_set(config: &Config) -> anyhow::Result<PluginSet> {
+    let set = PluginSet::load_dir(
+        &plugin_runtime(config)?,
+        &config.plugins_dir,
+        &config.plugins,
+    )?;
+    Ok(set.with_audit(audit_log(config)?))
+}
+
+/// The plugin directory as a swappable set (see [`crate::plugins::live`]).
+pub fn live_plugins(config: &Config) -> anyhow::Result<Arc<LivePlugins>> {
+    Ok(Arc::new(LivePlugins::load(
+        plugin_runtime(config)?,
+        &config.plugins_dir,
+        config.plugins.clone(),
+        audit_log(config)?,
+    )?))
+}
+
+/// The plugin state of session `name` (a plain name), kept in the state directory.
+pub fn session_state(config: &Config, name: &str) -> anyhow::Result<Arc<SessionState>> {
+    Ok(Arc::new(SessionState::open(&config.state_dir, name)?))
+}
+
+/// The agent as configured: plugins, Bedrock client (standard AWS chain), history store.
+pub async fn agent(config: &Config, plugins: Arc<LivePlugins>) -> anyhow::Result<Agent> {
+    let mut settings = ModelSettings::new(&config.model_id);
+    settings.max_tokens = config.model.max_tokens;
+    settings.request_timeout = config.model.timeout;
+    settings.max_attempts = config.model.max_attempts;
+    settings.retry_base = config.model.retry_base;
+    settings.streaming = config.model.streaming;
+    let model = BedrockModel::from_env(settings).await;
+    let history: Arc<dyn HistoryStore> = match &config.history {
+        HistoryConfig::File(dir) => Arc::new(FileHistory::new(dir.clone())),
+        HistoryConfig::S3 { bucket, prefix } => {
+            Arc::new(S3History::from_env(bucket.clone(), prefix.clone()).await)
+        }
+    };
+    let mut agent_settings = AgentSettings::new(config.state_dir.clone());
+    agent_settings.max_turns = config.max_turns;
+    agent_settings.max_tool_result_chars = config.max_tool_result_chars;
+    agent_settings.operator_prompt = config.system_prompt.clone();
+    agent_settings.context_budget_tokens = config.context_budget_tokens;
+    agent_settings.max_failed_validations = config.max_failed_validations;
+    Agent::new(plugins, model, history, agent_settings)
+}
+
+/// `agent-host serve`: the AgentCore contract on `0.0.0.0:<port>` until SIGTERM.
+pub fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        // Loaded before serving so a broken plugin stops the host at start, not mid-task.
+        let plugins = live_plugins(&config)?;
+        {
+            let set = plugins.current();
+            tracing::info!(tools = ?set.tool_names(), policies = ?set.policy_names(), "plugins loaded");
+        }
+        plugins.reload_on_sighup();
+        let _watcher =
+            (!config.plugins_reload.is_zero()).then(|| plugins.watch(config.plugins_reload));
+        let users = Arc::new(Users::new(
+            config.workspace_root.clone(),
+            config.allowed_users.clone(),
+        ));
+        let settings = ServerSettings {
+            max_body_bytes: config.max_body_bytes,
+            shutdown_grace: config.shutdown_grace,
+        };
+        // The AWS client set-up (credential and region chains, TLS roots) is built while
+        // the server already answers /ping; the first task waits for it.
+        let agent = {
+            let config = config.clone();
+            DeferredAgent::start(async move { agent(&config, plugins).await })
+        };
+        let state = AppState::new(users, Arc::new(agent), settings);
+        let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on 0.0.0.0:{} (set --port or PORT)",
+                    config.port
+                )
+            })?;
+        tracing::info!(port = config.port, "listening");
+        crate::server::serve(listener, state, crate::server::termination_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `agent-host run`: one task in `workspace` for session `user_key`, in the terminal.
+pub fn run(
+    config: Config,
+    workspace: &Path,
+    user_key: String,
+    new: bool,
+    prompt: String,
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let plugins = live_plugins(&config)?;
+        let agent = agent(&config, plugins).await?;
+        if new {
+            agent.forget(&user_key).await?;
+        }
+        Ok(crate::run::run_task(&agent, workspace.to_path_buf(), user_key, prompt).await)
+    })
+}
