@@ -14,7 +14,8 @@ use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Text logs on stderr at `default` level unless `AGENT_HOST_LOG` says otherwise.
+/// Text logs on stderr: the host's own events from `default` level up, its dependencies'
+/// (the AWS SDK, wasmtime, ...) errors only, unless `AGENT_HOST_LOG` says otherwise.
 pub fn init_text(default: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter(default))
@@ -22,7 +23,8 @@ pub fn init_text(default: &str) {
         .try_init();
 }
 
-/// JSON-lines logs on stdout (what AgentCore ships to CloudWatch).
+/// JSON-lines logs on stdout (what AgentCore ships to CloudWatch), filtered as
+/// [`init_text`] does.
 pub fn init_json(default: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter(default))
@@ -32,7 +34,8 @@ pub fn init_json(default: &str) {
 }
 
 fn filter(default: &str) -> EnvFilter {
-    EnvFilter::try_from_env("AGENT_HOST_LOG").unwrap_or_else(|_| EnvFilter::new(default))
+    EnvFilter::try_from_env("AGENT_HOST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("error,agent_host={default}")))
 }
 
 /// The SDK's log line shape.

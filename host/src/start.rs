@@ -58,15 +58,23 @@ pub fn session_state(config: &Config, name: &str) -> anyhow::Result<Arc<SessionS
     Ok(Arc::new(SessionState::open(&config.state_dir, name)?))
 }
 
-/// The agent as configured: plugins, Bedrock client (standard AWS chain), history store.
-pub async fn agent(config: &Config, plugins: Arc<LivePlugins>) -> anyhow::Result<Agent> {
+/// The Bedrock client as configured (standard AWS chain; nothing is resolved yet).
+async fn model(config: &Config) -> BedrockModel {
     let mut settings = ModelSettings::new(&config.model_id);
     settings.max_tokens = config.model.max_tokens;
     settings.request_timeout = config.model.timeout;
     settings.max_attempts = config.model.max_attempts;
     settings.retry_base = config.model.retry_base;
     settings.streaming = config.model.streaming;
-    let model = BedrockModel::from_env(settings).await;
+    BedrockModel::from_env(settings).await
+}
+
+/// The agent as configured: plugins, `model`, history store.
+pub async fn agent(
+    config: &Config,
+    plugins: Arc<LivePlugins>,
+    model: BedrockModel,
+) -> anyhow::Result<Agent> {
     let history: Arc<dyn HistoryStore> = match &config.history {
         HistoryConfig::File(dir) => Arc::new(FileHistory::new(dir.clone())),
         HistoryConfig::S3 { bucket, prefix } => {
@@ -110,7 +118,7 @@ pub fn serve(config: Config) -> anyhow::Result<ExitCode> {
         // the server already answers /ping; the first task waits for it.
         let agent = {
             let config = config.clone();
-            DeferredAgent::start(async move { agent(&config, plugins).await })
+            DeferredAgent::start(async move { agent(&config, plugins, model(&config).await).await })
         };
         let state = AppState::new(users, Arc::new(agent), settings);
         let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
@@ -141,7 +149,10 @@ pub fn run(
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let plugins = live_plugins(&config)?;
-        let agent = agent(&config, plugins).await?;
+        // The person at the keyboard hears at once what is missing, in one line.
+        let model = model(&config).await;
+        model.check_configuration().await?;
+        let agent = agent(&config, plugins, model).await?;
         if new {
             agent.forget(&user_key).await?;
         }

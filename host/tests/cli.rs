@@ -232,6 +232,43 @@ fn bad_invocations_exit_2_with_a_clear_message() {
     );
 }
 
+/// `agent-host run` on a machine with no AWS set-up: one line that says what is missing
+/// and how to provide it, at once, with no retries and no warnings from the AWS SDK.
+#[test]
+fn run_without_aws_configuration_says_what_is_missing_in_one_line() {
+    let shell = Shell::new();
+    let workspace = shell.workspace.display().to_string();
+    let run = |region: Option<&str>| {
+        let mut command = shell.command(&["run", "--workspace", &workspace, "hello"]);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AWS_") {
+                command.env_remove(key);
+            }
+        }
+        // The credential chain must not leave this machine: no instance metadata service.
+        command.env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(region) = region {
+            command.env("AWS_REGION", region);
+        }
+        command.output().unwrap()
+    };
+
+    let no_region = run(None);
+    assert_eq!(no_region.status.code(), Some(2));
+    let text = stderr(&no_region);
+    assert_eq!(text.lines().count(), 1, "one line: {text}");
+    assert!(text.contains("AWS_REGION"), "{text}");
+
+    let no_credentials = run(Some("us-east-1"));
+    assert_eq!(no_credentials.status.code(), Some(2));
+    let text = stderr(&no_credentials);
+    assert_eq!(text.lines().count(), 1, "one line: {text}");
+    for hint in ["AWS_PROFILE", "aws sso login", "AWS_ACCESS_KEY_ID"] {
+        assert!(text.contains(hint), "{hint} in {text}");
+    }
+    assert!(stdout(&no_credentials).is_empty());
+}
+
 #[test]
 fn plugin_check_reports_the_world_and_the_asks_or_the_refusal() {
     let shell = Shell::new();

@@ -469,6 +469,129 @@ async fn fatal_errors_are_not_retried_and_the_caller_hears_their_kind() {
 }
 
 #[tokio::test]
+async fn a_conversation_too_long_for_the_model_is_shortened_and_asked_again() {
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::text("first answer")),
+        Step::Reply(Turn::text("second answer")),
+        Step::error(
+            400,
+            "ValidationException",
+            "Input is too long for requested model.",
+        ),
+        Step::Reply(Turn::text("third answer")),
+    ])
+    .await;
+    let root = tempfile::tempdir().unwrap();
+    let mut settings = AgentSettings::new(root.path().join("state"));
+    // About 1,000 tokens per question: three fit the budget, and half of it holds two.
+    settings.context_budget_tokens = 5_000;
+    let plugins = Arc::new(LivePlugins::fixed(builtin_plugins().clone()));
+    let host = Host::start_with(&fake, root.path(), plugins, settings).await;
+    let question = |n: &str| format!("{n} question {}", "x".repeat(4_000));
+    for n in ["first", "second"] {
+        assert_eq!(host.ask(&question(n)).await.0, StatusCode::OK);
+    }
+    let (status, body) = host.ask(&question("third")).await;
+    assert_eq!(
+        (status, body["answer"].as_str()),
+        (StatusCode::OK, Some("third answer")),
+        "{body}"
+    );
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 4, "the refused turn was asked once more");
+    let sent = |index: usize| requests[index].body["messages"].to_string();
+    assert!(sent(2).contains("first question"));
+    let retried = sent(3);
+    assert!(
+        !retried.contains("first question") && retried.contains("third question"),
+        "the oldest turn was dropped: {retried}"
+    );
+    assert!(retried.contains("were dropped to fit the model's context"));
+}
+
+/// A credential source that has none, counting how often it was asked.
+#[derive(Debug)]
+struct NoCredentials(Arc<std::sync::atomic::AtomicUsize>);
+
+impl aws_sdk_bedrockruntime::config::ProvideCredentials for NoCredentials {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+            aws_credential_types::provider::error::CredentialsError::not_loaded(
+                "no providers in chain provided credentials",
+            ),
+        ))
+    }
+}
+
+/// `serve` resolves no credentials when it starts (AgentCore may snapshot the process
+/// after start); the first task asks for them, and without any it fails at once, with
+/// the line that says how to provide them in the log, and no retries.
+#[tokio::test]
+async fn without_credentials_the_first_task_fails_at_once_and_nothing_was_resolved_before() {
+    let fake = FakeBedrock::start(vec![Step::Reply(Turn::text("unused"))]).await;
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(fake.endpoint())
+        .credentials_provider(
+            aws_sdk_bedrockruntime::config::SharedCredentialsProvider::new(NoCredentials(
+                asked.clone(),
+            )),
+        )
+        .build();
+    let model = BedrockModel::new(&config, ModelSettings::new(MODEL));
+    let root = tempfile::tempdir().unwrap();
+    let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.path().join("history")));
+    let plugins = Arc::new(LivePlugins::fixed(builtin_plugins().clone()));
+    let agent = Agent::new(
+        plugins,
+        model,
+        history,
+        AgentSettings::new(root.path().join("s")),
+    )
+    .unwrap();
+    assert_eq!(
+        asked.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing resolved at start"
+    );
+
+    let workspace = root.path().join("w");
+    std::fs::create_dir_all(&workspace).unwrap();
+    let job = agent_host::agent::Job {
+        task_id: "1".into(),
+        user_key: USER.into(),
+        session_id: None,
+        prompt: "hello".into(),
+        workspace,
+        cancel: tokio_util::sync::CancellationToken::new(),
+        progress: agent_host::agent::Progress::discard(),
+    };
+    let error = agent.run(job).await.unwrap_err();
+    let model_error = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<agent_host::model::ModelError>());
+    assert!(
+        matches!(model_error, Some(agent_host::model::ModelError::NotConfigured(line))
+            if line.contains("AWS_PROFILE") && line.contains("aws sso login")),
+        "{error:#}"
+    );
+    assert!(fake.requests().is_empty(), "no request went out");
+    assert_eq!(
+        asked.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "asked once, no retries"
+    );
+}
+
+#[tokio::test]
 async fn a_restarted_host_continues_the_conversation() {
     let fake = FakeBedrock::start(vec![
         Step::Reply(Turn::text("first answer")),

@@ -1,14 +1,10 @@
-//! One user's conversation while a task runs: our messages, their SDK form (converted once
-//! per message, so the request prefix stays byte-identical), and what still has to be
+//! One user's conversation while a task runs: its messages and what still has to be
 //! written to the history store.
 //!
 //! The conversation is kept valid for Bedrock at every step: it starts with a user
 //! message, roles alternate, and every `toolUse` is answered by exactly one `toolResult`
 //! in the next message — also after a crash or a cancellation in the middle of a turn.
 
-use aws_sdk_bedrockruntime::types::Message as SdkMessage;
-
-use crate::model::bedrock::to_sdk_message;
 use crate::model::{Block, Message, Role};
 
 /// What is said for tool calls that never ran (crash, cancellation).
@@ -17,7 +13,6 @@ pub const INTERRUPTED: &str = "The call did not run: the task was interrupted be
 /// A conversation and its persistence state.
 pub struct Conversation {
     messages: Vec<Message>,
-    sdk: Vec<SdkMessage>,
     /// Messages `[0, persisted)` are in the store.
     persisted: usize,
     /// Messages `[0, clean)` are in the store unchanged; a change below `persisted` means
@@ -42,7 +37,6 @@ impl Conversation {
         let leading = messages.iter().take_while(|m| m.role != Role::User).count();
         messages.drain(..leading);
         let mut conversation = Self {
-            sdk: messages.iter().map(to_sdk_message).collect(),
             persisted: messages.len(),
             clean: if leading > 0 { 0 } else { loaded },
             messages,
@@ -54,11 +48,6 @@ impl Conversation {
     /// The messages.
     pub fn messages(&self) -> &[Message] {
         &self.messages
-    }
-
-    /// The messages in the SDK's shape.
-    pub fn sdk_messages(&self) -> &[SdkMessage] {
-        &self.sdk
     }
 
     /// Adds the user's new prompt (merged into the last message when that is already a
@@ -138,14 +127,12 @@ impl Conversation {
         }
         if dropped > 0 {
             self.messages.drain(..dropped);
-            self.sdk.drain(..dropped);
             let note = Block::Text {
                 text: format!(
                     "(Earlier parts of this conversation, {dropped} messages, were dropped to fit the model's context.)"
                 ),
             };
             self.messages[0].content.insert(0, note);
-            self.sdk[0] = to_sdk_message(&self.messages[0]);
             self.persisted = self.persisted.saturating_sub(dropped);
             self.clean = 0;
         }
@@ -170,12 +157,10 @@ impl Conversation {
     }
 
     fn push(&mut self, message: Message) {
-        self.sdk.push(to_sdk_message(&message));
         self.messages.push(message);
     }
 
     fn changed(&mut self, index: usize) {
-        self.sdk[index] = to_sdk_message(&self.messages[index]);
         self.clean = self.clean.min(index);
     }
 }

@@ -16,14 +16,21 @@ pub fn user_message(task_id: &str, error: &anyhow::Error, cancelled: bool) -> St
         .chain()
         .find_map(|cause| cause.downcast_ref::<ModelError>());
     let what = match model {
-        Some(ModelError::Transient(_)) => {
+        Some(ModelError::Throttled(_) | ModelError::Transient(_)) => {
             "the model service is busy or unreachable right now; try again in a minute"
         }
-        Some(ModelError::Fatal(_)) => {
+        Some(ModelError::ContextTooLong(_)) => {
+            "the conversation no longer fits the model, even shortened; start a new one"
+        }
+        Some(
+            ModelError::AccessDenied(_)
+            | ModelError::UnknownModel(_)
+            | ModelError::NotConfigured(_),
+        ) => {
             "the model could not be used with this host's configuration; the operator needs to fix it"
         }
+        Some(ModelError::InvalidRequest(_)) | None => "the host ran into an internal error",
         Some(ModelError::Cancelled) => return "The task was cancelled.".to_string(),
-        None => "the host ran into an internal error",
     };
     format!(
         "The task failed: {what}. The operator can find the details in the host's log under task {task_id}."
@@ -41,7 +48,9 @@ mod tests {
         let message = user_message("7", &error, false);
         assert!(!message.contains("secret-bucket"), "{message}");
         assert!(message.contains("task 7"), "{message}");
-        let model = anyhow::Error::new(ModelError::Fatal("role arn:aws:iam::1:role/x".into()));
+        let model = anyhow::Error::new(ModelError::AccessDenied(
+            "role arn:aws:iam::1:role/x".into(),
+        ));
         let message = user_message("8", &model, false);
         assert!(
             message.contains("operator") && !message.contains("arn:"),

@@ -23,8 +23,7 @@ use futures_util::future::BoxFuture;
 
 use self::conversation::{Conversation, INTERRUPTED, Pending};
 use self::prompt::{PromptParts, system_prompt};
-use crate::model::bedrock::{Request, system_blocks};
-use crate::model::{BedrockModel, Block, ModelError, ToolDefinition, ToolsConfig, Usage};
+use crate::model::{BedrockModel, Block, ModelError, ModelTurn, Request, ToolDefinition, Usage};
 use crate::plugins::{CallContext, LivePlugins, PluginSet, SessionState, WorkspaceAccess};
 use crate::session::history::HistoryStore;
 use crate::session::workspace_dir_name;
@@ -72,9 +71,9 @@ pub struct Agent {
 struct Inner {
     plugins: Arc<LivePlugins>,
     model: BedrockModel,
-    /// The tool specs sent to the model, built once per plugin set (so the prompt prefix
+    /// The tools offered to the model, built once per plugin set (so the prompt prefix
     /// stays byte-identical, and cached, until the set is swapped).
-    tools: Mutex<(Arc<PluginSet>, Arc<ToolsConfig>)>,
+    tools: Mutex<(Arc<PluginSet>, Arc<[ToolDefinition]>)>,
     history: Arc<dyn HistoryStore>,
     settings: AgentSettings,
     /// Conversations of users whose task is not running (the running task owns its own).
@@ -93,7 +92,7 @@ impl Agent {
         settings: AgentSettings,
     ) -> anyhow::Result<Self> {
         let set = plugins.current();
-        let tools = Arc::new(ToolsConfig::new(&tool_definitions(&set)?)?);
+        let tools = tool_definitions(&set)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 plugins,
@@ -156,11 +155,9 @@ impl Inner {
         let context = CallContext::new(job.workspace.clone(), session)
             .with_cancel(stop)
             .with_user(&job.user_key);
-        let system = system_blocks(
-            &self
-                .system_prompt(job, &context, &self.plugins.current())
-                .await,
-        );
+        let system = self
+            .system_prompt(job, &context, &self.plugins.current())
+            .await;
 
         conversation.push_user_text(&job.prompt);
         let dropped = conversation.compact(self.settings.context_budget_tokens);
@@ -181,16 +178,9 @@ impl Inner {
         for turn_number in 1..=self.settings.max_turns {
             // The specs offered come from the set in force now...
             let tools = self.tools_for_request()?;
-            let request = Request {
-                system: &system,
-                tools: &tools,
-                messages: conversation.sdk_messages(),
-            };
-            let turn = match self.model.turn(&request, &on_text, &job.cancel).await {
-                Ok(turn) => turn,
-                Err(ModelError::Cancelled) => anyhow::bail!("the task was cancelled"),
-                Err(error) => return Err(anyhow::anyhow!(error)),
-            };
+            let turn = self
+                .model_turn(job, &system, &tools, conversation, &on_text)
+                .await?;
             usage += turn.usage;
             let calls: Vec<(String, String, serde_json::Value)> = turn
                 .message
@@ -310,14 +300,49 @@ impl Inner {
 
     /// The tool specs of the plugin set in force (rebuilt only after a swap, so the
     /// prompt prefix keeps its bytes and its cache).
-    fn tools_for_request(&self) -> anyhow::Result<Arc<ToolsConfig>> {
+    fn tools_for_request(&self) -> anyhow::Result<Arc<[ToolDefinition]>> {
         let current = self.plugins.current();
         let mut cached = lock(&self.tools);
         if !Arc::ptr_eq(&cached.0, &current) {
-            let tools = Arc::new(ToolsConfig::new(&tool_definitions(&current)?)?);
+            let tools = tool_definitions(&current)?;
             *cached = (current, tools);
         }
         Ok(cached.1.clone())
+    }
+
+    /// One model turn on the conversation. When the model says the conversation no longer
+    /// fits its context, the oldest turns are dropped (to half the budget, then half again)
+    /// and the turn is asked again.
+    async fn model_turn(
+        &self,
+        job: &Job,
+        system: &str,
+        tools: &Arc<[ToolDefinition]>,
+        conversation: &mut Conversation,
+        on_text: &(dyn Fn(&str) + Send + Sync),
+    ) -> anyhow::Result<ModelTurn> {
+        let mut budget = self.settings.context_budget_tokens;
+        loop {
+            let request = Request {
+                system,
+                tools,
+                messages: conversation.messages(),
+            };
+            match self.model.turn(&request, on_text, &job.cancel).await {
+                Ok(turn) => return Ok(turn),
+                Err(ModelError::Cancelled) => anyhow::bail!("the task was cancelled"),
+                Err(ModelError::ContextTooLong(message)) if budget > 1_000 => {
+                    budget /= 2;
+                    let dropped = conversation.compact(budget);
+                    if dropped == 0 {
+                        return Err(anyhow::anyhow!(ModelError::ContextTooLong(message)));
+                    }
+                    tracing::info!(task = %job.task_id, dropped, budget, "context too long: conversation compacted, asking again");
+                    self.save(&job.user_key, conversation).await?;
+                }
+                Err(error) => return Err(anyhow::anyhow!(error)),
+            }
+        }
     }
 
     async fn system_prompt(&self, job: &Job, context: &CallContext, plugins: &PluginSet) -> String {
@@ -450,7 +475,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 const MTIME_SLACK: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The tools of `plugins` as the model sees them.
-fn tool_definitions(plugins: &PluginSet) -> anyhow::Result<Vec<ToolDefinition>> {
+fn tool_definitions(plugins: &PluginSet) -> anyhow::Result<Arc<[ToolDefinition]>> {
     plugins
         .tools()
         .specs()

@@ -1,85 +1,39 @@
-//! Bedrock errors, classified by their error code (what the service says, not the HTTP
-//! status), with messages that tell an operator what to fix.
+//! Why a model request failed, in kinds the agent acts on (retry, compact, give up) and
+//! messages that tell the operator what to fix. Each provider's client maps its own error
+//! codes onto these kinds.
 
 /// Why a model request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
-    /// Worth another try after a pause: throttling, 5xx, timeouts, broken streams.
+    /// The provider is rate-limiting: worth another try after a pause.
+    #[error("{0}")]
+    Throttled(String),
+    /// A temporary failure (5xx, timeout, broken stream): worth another try.
     #[error("{0}")]
     Transient(String),
-    /// Will fail again until someone changes something; the message says what.
+    /// The conversation does not fit the model's context: drop old turns and try again.
     #[error("{0}")]
-    Fatal(String),
+    ContextTooLong(String),
+    /// The host's identity may not use the model (permissions, model access).
+    #[error("{0}")]
+    AccessDenied(String),
+    /// The configured model does not exist here (id, region).
+    #[error("{0}")]
+    UnknownModel(String),
+    /// The provider refused the request as malformed.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Credentials or region are missing: the message says how to provide them.
+    #[error("{0}")]
+    NotConfigured(String),
     /// The task was cancelled while waiting for the model.
     #[error("cancelled while waiting for the model")]
     Cancelled,
 }
 
 impl ModelError {
-    /// True when retrying may help.
+    /// True when the same request may succeed if tried again after a pause.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ModelError::Transient(_))
-    }
-
-    /// Classifies a service error by its code (`ThrottlingException`, ...).
-    pub fn from_code(code: Option<&str>, message: Option<&str>, model_id: &str) -> Self {
-        let message = message.unwrap_or("no message");
-        match code.unwrap_or("") {
-            "ThrottlingException" => {
-                Self::Transient(format!("Bedrock is throttling requests ({message})"))
-            }
-            "InternalServerException"
-            | "ServiceUnavailableException"
-            | "ModelNotReadyException"
-            | "ModelTimeoutException"
-            | "ModelStreamErrorException"
-            | "ModelErrorException" => Self::Transient(format!(
-                "Bedrock had a temporary failure: {} ({message})",
-                code.unwrap_or("")
-            )),
-            "AccessDeniedException" => Self::Fatal(format!(
-                "Bedrock denied access to model {model_id} ({message}). Check that the runtime's role \
-                 allows bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on it, and that \
-                 access to the model is enabled in the Bedrock console for this region."
-            )),
-            "ResourceNotFoundException" => Self::Fatal(format!(
-                "Bedrock does not know model {model_id} in this region ({message}). Set model_id to a \
-                 model or inference profile available here, e.g. us.anthropic.claude-sonnet-4-5-20250929-v1:0."
-            )),
-            "ValidationException" if message.contains("on-demand throughput") => {
-                Self::Fatal(format!(
-                    "model {model_id} cannot be invoked on demand ({message}). Use its cross-region \
-                 inference profile id (prefix us., eu., apac. or global.) as model_id."
-                ))
-            }
-            "ValidationException" => {
-                Self::Fatal(format!("Bedrock rejected the request: {message}"))
-            }
-            "" => Self::Transient(format!("the request to Bedrock failed: {message}")),
-            other => Self::Fatal(format!("Bedrock answered {other}: {message}")),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_decide_retry_and_advice() {
-        assert!(ModelError::from_code(Some("ThrottlingException"), None, "m").is_transient());
-        assert!(ModelError::from_code(Some("InternalServerException"), None, "m").is_transient());
-        let denied =
-            ModelError::from_code(Some("AccessDeniedException"), Some("no"), "m").to_string();
-        assert!(denied.contains("bedrock:InvokeModel"), "{denied}");
-        let missing =
-            ModelError::from_code(Some("ResourceNotFoundException"), None, "x").to_string();
-        assert!(missing.contains("model_id"), "{missing}");
-        let profile = ModelError::from_code(
-            Some("ValidationException"),
-            Some("Invocation with on-demand throughput isn't supported"),
-            "anthropic.claude",
-        );
-        assert!(profile.to_string().contains("inference profile"));
+        matches!(self, ModelError::Throttled(_) | ModelError::Transient(_))
     }
 }

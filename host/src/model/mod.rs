@@ -1,21 +1,20 @@
-//! The model: Claude through the Bedrock Converse API.
+//! The model: its conversation types, its errors, and the clients that reach it.
 //!
-//! - [`types`]: the conversation as the host keeps and stores it.
-//! - [`convert`]: JSON ↔ the SDK's `Document`, once, in a stable order.
-//! - [`bedrock`]: the client — request building with cache points, `ConverseStream` with a
-//!   `Converse` fallback, retries with jittered backoff, timeouts.
-//! - [`error`]: what went wrong, in words that say what to fix.
+//! - [`types`]: the conversation and tool definitions as the host keeps and stores them,
+//!   the same for every provider.
+//! - [`error`]: what went wrong, in kinds the agent acts on.
+//! - [`bedrock`]: Claude through the Bedrock Converse API, the one provider today. Its SDK
+//!   types stay inside it.
 
 pub mod bedrock;
-pub mod convert;
 pub mod error;
 pub mod types;
 
 use serde::Serialize;
 
-pub use bedrock::{BedrockModel, ModelSettings, ToolsConfig};
+pub use bedrock::{BedrockModel, ModelSettings};
 pub use error::ModelError;
-pub use types::{Block, Message, Role, ToolDefinition};
+pub use types::{Block, Message, Request, Role, ToolDefinition};
 
 /// Tokens used, summed over a task's requests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,5 +1,8 @@
 //! The conversation as the host keeps it: its own types (serde, stable, storable), mapped
-//! to the SDK's types only at the edge (`bedrock.rs`). Histories are stored in this shape.
+//! to a provider's types only inside that provider's client. Histories are stored in
+//! this shape.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -70,4 +73,17 @@ impl Message {
             content: vec![Block::Text { text: text.into() }],
         }
     }
+}
+
+/// One request: the stable prefix (system prompt, tools) and the conversation so far.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The system prompt.
+    pub system: &'a str,
+    /// The tools offered. Keep one `Arc` for as long as the tools do not change: a client
+    /// may prepare them once per `Arc` (Bedrock does, so the prefix keeps its bytes and
+    /// its prompt cache).
+    pub tools: &'a Arc<[ToolDefinition]>,
+    /// The conversation, oldest first.
+    pub messages: &'a [Message],
 }
