@@ -49,7 +49,6 @@
 //! shells more than 24 deep, or whose nested scripts exceed 1 MiB, is denied as too
 //! complex to check.
 
-mod parse;
 mod rules;
 
 use agent_plugin_sdk::serde_json::Value;
@@ -107,12 +106,12 @@ impl Config {
 
     /// Decides on one `Bash` command line.
     pub fn check_command(&self, line: &str) -> Result<(), String> {
-        let parsed = parse::parse(line);
+        let parsed = agent_shell::parse(line);
         if parsed.too_complex {
             return Err(format!(
                 "{NAME} cannot check this command: it nests substitutions or shells more than \
                  {} deep, or is too long; split it into simpler commands",
-                parse::MAX_NESTING
+                agent_shell::MAX_NESTING
             ));
         }
         for rule in &self.deny {

@@ -20,7 +20,7 @@
 
 use std::collections::HashSet;
 
-use crate::parse::{self, Command, Script, basename, node_commands};
+use agent_shell::{Command, Node, SHELLS, Script, basename, node_commands};
 
 /// Long (or capital) flags that mean the same as a short flag of a given command.
 pub const FLAG_ALIASES: &[(&str, &str, char)] = &[
@@ -61,7 +61,7 @@ impl Rule {
         if text.trim().is_empty() {
             return Err("a rule is empty".into());
         }
-        let parsed = parse::parse(text);
+        let parsed = agent_shell::parse(text);
         let script = &parsed.script;
         let [pipeline] = script.pipelines.as_slice() else {
             return Err(format!(
@@ -72,7 +72,7 @@ impl Rule {
         let mut parts = Vec::new();
         for stage in &pipeline.stages {
             let command = match stage.as_slice() {
-                [parse::Node::Command(command)]
+                [Node::Command(command)]
                     if command.substitutions.is_empty()
                         && command.redirections == 0
                         && command.scripts.is_empty()
@@ -307,7 +307,7 @@ fn show(words: &[String]) -> String {
 /// rules like them; operators can give their own with `{ rule = …, reason = … }`.
 fn default_reason(parts: &[Pattern]) -> String {
     let last = &parts[parts.len() - 1];
-    if parts.len() > 1 && parse::SHELLS.contains(&last.name.as_str()) {
+    if parts.len() > 1 && SHELLS.contains(&last.name.as_str()) {
         return "piping a download straight into a shell runs code nobody has reviewed; \
                 download it to a file, read it, and ask the user before running it"
             .into();
@@ -340,7 +340,7 @@ mod tests {
     }
 
     fn hit(rule_text: &str, line: &str) -> Option<String> {
-        let parsed = parse::parse(line);
+        let parsed = agent_shell::parse(line);
         rule(rule_text).find(&parsed.script)
     }
 
@@ -477,7 +477,11 @@ mod tests {
     #[test]
     fn allow_rules_match_the_command_itself() {
         let status = rule("git status");
-        let argv = |line: &str| parse::parse(line).script.commands()[0].argv().to_vec();
+        let argv = |line: &str| {
+            agent_shell::parse(line).script.commands()[0]
+                .argv()
+                .to_vec()
+        };
         assert!(status.allows(&argv("git status --short")));
         assert!(!status.allows(&argv("git push")));
         assert!(!status.allows(&argv("sudo git status")));
