@@ -35,6 +35,7 @@
 //! | `exec_cpu_secs` | 900 (CPU seconds per command) |
 //! | `exec_max_output_kb` | 4096 (stdout + stderr kept per command) |
 //! | `max_failed_validations` | 3 (failed `check-changes` rounds after which a task stops) |
+//! | `idle_user_evict_secs` | 1800 (idle users' conversations and plugin state leave memory after it; 0: at once) |
 //! | `plugins_reload_secs` | 2 (how often `serve` looks for changed plugins; 0: only on `SIGHUP`) |
 //! | `audit_log` | `<state_dir>/audit.jsonl` (one JSON line per tool call; `off` disables) |
 //! | `[plugins.<name>]` | per-plugin grants and config, see [`crate::plugins::PluginGrant`] (file only) |
@@ -95,6 +96,8 @@ pub struct Config {
     pub audit_log: Option<PathBuf>,
     /// Failed validations after which a task stops.
     pub max_failed_validations: u32,
+    /// How long an idle user's conversation and plugin state stay in memory.
+    pub idle_user_evict: std::time::Duration,
     /// How often `serve` polls the plugin directory for changes (zero: never).
     pub plugins_reload: std::time::Duration,
     /// Per-plugin grants and configuration.
@@ -180,6 +183,7 @@ struct RawConfig {
     audit_log: Option<String>,
     plugins_reload_secs: Option<u64>,
     max_failed_validations: Option<u32>,
+    idle_user_evict_secs: Option<u64>,
     exec_network: Option<bool>,
     exec_env: Option<UserList>,
     exec_writable_paths: Option<UserList>,
@@ -228,6 +232,7 @@ const ENV_KEYS: &[(&str, Kind)] = &[
     ("audit_log", Kind::Text),
     ("plugins_reload_secs", Kind::Number),
     ("max_failed_validations", Kind::Number),
+    ("idle_user_evict_secs", Kind::Number),
     ("exec_network", Kind::Flag),
     ("exec_env", Kind::Text),
     ("exec_writable_paths", Kind::Text),
@@ -343,6 +348,12 @@ impl Config {
                 "shutdown_grace_secs = {grace} is too long (at most 840; AgentCore allows ~15 s)"
             );
         }
+        let idle_user_evict = raw.idle_user_evict_secs.unwrap_or(30 * 60);
+        if idle_user_evict > 7 * 24 * 3600 {
+            anyhow::bail!(
+                "idle_user_evict_secs = {idle_user_evict} must be at most 604800 (a week)"
+            );
+        }
         let port = raw.port.unwrap_or(8080);
         let port = u16::try_from(port)
             .ok()
@@ -353,8 +364,18 @@ impl Config {
                 .ok()
                 .filter(|n| *n > 0)
                 .context("model_max_tokens must be between 1 and 2147483647")?,
-            timeout: std::time::Duration::from_secs(raw.model_timeout_secs.unwrap_or(120).max(1)),
-            max_attempts: raw.model_max_attempts.unwrap_or(5).max(1),
+            timeout: std::time::Duration::from_secs(in_range(
+                "model_timeout_secs",
+                raw.model_timeout_secs.unwrap_or(120),
+                1,
+                3600,
+            )?),
+            max_attempts: in_range(
+                "model_max_attempts",
+                raw.model_max_attempts.unwrap_or(5).into(),
+                1,
+                100,
+            )? as u32,
             retry_base: std::time::Duration::from_millis(raw.model_retry_base_ms.unwrap_or(800)),
             streaming: raw.model_streaming.unwrap_or(true),
         };
@@ -395,18 +416,28 @@ impl Config {
         Ok(Self {
             exec,
             audit_log,
-            max_failed_validations: raw.max_failed_validations.unwrap_or(3).max(1),
+            max_failed_validations: in_range(
+                "max_failed_validations",
+                raw.max_failed_validations.unwrap_or(3).into(),
+                1,
+                1000,
+            )? as u32,
+            idle_user_evict: std::time::Duration::from_secs(idle_user_evict),
             plugins_reload: std::time::Duration::from_secs(raw.plugins_reload_secs.unwrap_or(2)),
             system_prompt: raw.system_prompt.filter(|t| !t.trim().is_empty()),
             model,
-            max_tool_result_chars: usize::try_from(
-                raw.max_tool_result_chars.unwrap_or(60_000).max(1000),
-            )
-            .unwrap_or(usize::MAX),
-            context_budget_tokens: usize::try_from(
-                raw.context_budget_tokens.unwrap_or(150_000).max(1000),
-            )
-            .unwrap_or(usize::MAX),
+            max_tool_result_chars: in_range(
+                "max_tool_result_chars",
+                raw.max_tool_result_chars.unwrap_or(60_000),
+                1000,
+                10_000_000,
+            )? as usize,
+            context_budget_tokens: in_range(
+                "context_budget_tokens",
+                raw.context_budget_tokens.unwrap_or(150_000),
+                1000,
+                10_000_000,
+            )? as usize,
             history,
             max_body_bytes: max_body_bytes as usize,
             shutdown_grace: std::time::Duration::from_secs(grace),
@@ -429,6 +460,16 @@ impl Config {
     /// Where precompiled plugin artifacts are cached.
     pub fn plugin_cache_dir(&self) -> PathBuf {
         plugin_cache_dir(&self.state_dir)
+    }
+}
+
+/// `value` of `key` when it lies in `min..=max`; else an error naming the key and the range
+/// (a value out of range is refused, never silently changed).
+fn in_range(key: &str, value: u64, min: u64, max: u64) -> anyhow::Result<u64> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        anyhow::bail!("{key} = {value} must be between {min} and {max}")
     }
 }
 
@@ -564,6 +605,67 @@ pub fn default_plugins_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_out_of_range_are_refused_with_the_key_named_never_clamped() {
+        for (text, key) in [
+            ("max_tool_result_chars = 10", "max_tool_result_chars"),
+            ("context_budget_tokens = 5", "context_budget_tokens"),
+            ("model_timeout_secs = 0", "model_timeout_secs"),
+            ("model_max_attempts = 0", "model_max_attempts"),
+            ("max_failed_validations = 0", "max_failed_validations"),
+            ("idle_user_evict_secs = 99999999", "idle_user_evict_secs"),
+        ] {
+            let error = Config::from_toml(text).unwrap_err().to_string();
+            assert!(error.starts_with(key), "{text}: {error}");
+        }
+        let edge =
+            Config::from_toml("max_tool_result_chars = 1000\nidle_user_evict_secs = 0").unwrap();
+        assert_eq!(edge.max_tool_result_chars, 1000);
+        assert!(edge.idle_user_evict.is_zero());
+    }
+
+    /// The keys in the first column of a Markdown table's rows that start with a key.
+    fn documented_keys(rows: impl Iterator<Item = String>) -> std::collections::BTreeSet<String> {
+        rows.filter_map(|row| row.strip_prefix("| `").map(|rest| format!("`{rest}")))
+            .flat_map(|row| {
+                let first = row.split(" |").next().unwrap_or("").to_string();
+                first
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|key| !key.starts_with('['))
+            .collect()
+    }
+
+    #[test]
+    fn every_key_is_documented_in_the_readme_and_in_this_module() {
+        let keys: std::collections::BTreeSet<String> =
+            ENV_KEYS.iter().map(|(key, _)| key.to_string()).collect();
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("\n## Configuration")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("the README has a Configuration section");
+        let in_readme = documented_keys(section.lines().map(str::to_string));
+        assert_eq!(
+            in_readme, keys,
+            "README's configuration table against ENV_KEYS"
+        );
+        let module_doc = include_str!("config.rs")
+            .lines()
+            .take_while(|line| line.starts_with("//!"))
+            .map(|line| line.trim_start_matches("//! ").to_string());
+        assert_eq!(
+            documented_keys(module_doc),
+            keys,
+            "this module's table against ENV_KEYS"
+        );
+    }
 
     fn with_env(text: &str, vars: &[(&str, &str)]) -> anyhow::Result<Config> {
         let table: toml::Table =

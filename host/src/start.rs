@@ -87,6 +87,7 @@ pub async fn agent(
     agent_settings.operator_prompt = config.system_prompt.clone();
     agent_settings.context_budget_tokens = config.context_budget_tokens;
     agent_settings.max_failed_validations = config.max_failed_validations;
+    agent_settings.idle_user_evict = config.idle_user_evict;
     Agent::new(plugins, model, history, agent_settings)
 }
 

@@ -591,6 +591,79 @@ async fn without_credentials_the_first_task_fails_at_once_and_nothing_was_resolv
     );
 }
 
+fn job(
+    user: &str,
+    workspace: &Path,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> agent_host::agent::Job {
+    agent_host::agent::Job {
+        task_id: user.into(),
+        user_key: user.into(),
+        session_id: None,
+        prompt: "hello".into(),
+        workspace: workspace.to_path_buf(),
+        cancel: cancel.clone(),
+        progress: agent_host::agent::Progress::discard(),
+    }
+}
+
+/// Idle users leave memory (their conversation and plugin state are on disk); a user
+/// whose task is running keeps both.
+#[tokio::test]
+async fn idle_users_are_evicted_from_memory_but_never_a_running_one() {
+    let fake = FakeBedrock::start(vec![
+        // User b's model turn: answers only long after the test has cancelled it.
+        Step::Slow {
+            delay: Duration::from_secs(600),
+            then: Turn::text("never heard"),
+        },
+        Step::Reply(Turn::text("a's answer")),
+    ])
+    .await;
+    let root = tempfile::tempdir().unwrap();
+    let workspace = root.path().join("w");
+    std::fs::create_dir_all(&workspace).unwrap();
+    let mut settings = AgentSettings::new(root.path().join("state"));
+    settings.idle_user_evict = Duration::ZERO;
+    let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.path().join("history")));
+    let plugins = Arc::new(LivePlugins::fixed(builtin_plugins().clone()));
+    let agent = Agent::new(plugins, model(&fake, true), history, settings).unwrap();
+
+    let cancel_b = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn({
+        let (agent, job) = (agent.clone(), job("b", &workspace, &cancel_b));
+        async move { agent.run(job).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fake.requests().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "user b's task never asked the model"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let never = tokio_util::sync::CancellationToken::new();
+    let answer = agent.run(job("a", &workspace, &never)).await.unwrap();
+    assert_eq!(answer.text, "a's answer");
+    assert_eq!(
+        agent.users_in_memory(),
+        (0, 1),
+        "a was evicted when its task ended; b's plugin state stays while b runs"
+    );
+
+    cancel_b.cancel();
+    assert!(running.await.unwrap().is_err());
+    assert_eq!(
+        agent.users_in_memory(),
+        (0, 0),
+        "b is idle now, and gone too"
+    );
+    // Nothing was lost: a's conversation is read back from the history store.
+    let history = FileHistory::new(root.path().join("history"));
+    assert_eq!(history.load("a").await.unwrap().len(), 2);
+}
+
 #[tokio::test]
 async fn a_restarted_host_continues_the_conversation() {
     let fake = FakeBedrock::start(vec![

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use futures_util::future::BoxFuture;
@@ -46,6 +47,9 @@ pub struct AgentSettings {
     pub state_dir: PathBuf,
     /// Failed validations (policies' `check-changes`) after which a task stops.
     pub max_failed_validations: u32,
+    /// How long an idle user's conversation and plugin state stay in memory (they are on
+    /// disk; a user with a running task is never evicted).
+    pub idle_user_evict: Duration,
 }
 
 impl AgentSettings {
@@ -58,6 +62,7 @@ impl AgentSettings {
             context_budget_tokens: 150_000,
             state_dir,
             max_failed_validations: 3,
+            idle_user_evict: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -76,10 +81,12 @@ struct Inner {
     tools: Mutex<(Arc<PluginSet>, Arc<[ToolDefinition]>)>,
     history: Arc<dyn HistoryStore>,
     settings: AgentSettings,
-    /// Conversations of users whose task is not running (the running task owns its own).
-    conversations: Mutex<HashMap<String, Conversation>>,
-    /// Plugin state per user (what was read, ...), persisted under the state dir.
-    sessions: Mutex<HashMap<String, Arc<SessionState>>>,
+    /// Conversations of users whose task is not running (the running task owns its own),
+    /// with when each was put back.
+    conversations: Mutex<HashMap<String, (Conversation, Instant)>>,
+    /// Plugin state per user (what was read, ...), persisted under the state dir, with
+    /// when it was last handed to a task.
+    sessions: Mutex<HashMap<String, (Arc<SessionState>, Instant)>>,
 }
 
 impl Agent {
@@ -106,6 +113,14 @@ impl Agent {
         })
     }
 
+    /// How many users' conversations and plugin states are held in memory.
+    pub fn users_in_memory(&self) -> (usize, usize) {
+        (
+            lock(&self.inner.conversations).len(),
+            lock(&self.inner.sessions).len(),
+        )
+    }
+
     /// Forgets `user_key`'s conversation (`/new`).
     pub async fn forget(&self, user_key: &str) -> anyhow::Result<()> {
         lock(&self.inner.conversations).remove(user_key);
@@ -122,12 +137,14 @@ impl JobRunner for Agent {
 
 impl Inner {
     async fn run(self: Arc<Self>, job: Job) -> anyhow::Result<Answer> {
+        self.evict_idle_users();
         let mut conversation = self.take_conversation(&job.user_key).await?;
         let result = self.work(&job, &mut conversation).await;
         // Whatever happened, the stored conversation stays valid and complete.
         conversation.answer_dangling_tool_uses();
         let saved = self.save(&job.user_key, &mut conversation).await;
-        lock(&self.conversations).insert(job.user_key.clone(), conversation);
+        lock(&self.conversations).insert(job.user_key.clone(), (conversation, Instant::now()));
+        self.evict_idle_users();
         let (answer, usage) = result?;
         saved?;
         tracing::info!(
@@ -365,7 +382,7 @@ impl Inner {
     }
 
     async fn take_conversation(&self, user_key: &str) -> anyhow::Result<Conversation> {
-        if let Some(conversation) = lock(&self.conversations).remove(user_key) {
+        if let Some((conversation, _)) = lock(&self.conversations).remove(user_key) {
             return Ok(conversation);
         }
         let messages = self
@@ -389,13 +406,25 @@ impl Inner {
 
     fn session_state(&self, user_key: &str) -> anyhow::Result<Arc<SessionState>> {
         let mut sessions = lock(&self.sessions);
-        if let Some(state) = sessions.get(user_key) {
+        if let Some((state, used)) = sessions.get_mut(user_key) {
+            *used = Instant::now();
             return Ok(state.clone());
         }
         let name = workspace_dir_name(user_key);
         let state = Arc::new(SessionState::open(&self.settings.state_dir, &name)?);
-        sessions.insert(user_key.to_string(), state.clone());
+        sessions.insert(user_key.to_string(), (state.clone(), Instant::now()));
         Ok(state)
+    }
+}
+
+impl Inner {
+    /// Drops from memory what users idle for longer than `idle_user_evict` left there (it
+    /// is all on disk). A running task holds its conversation outside the map and its
+    /// session state in an `Arc`, so neither is touched while it runs.
+    fn evict_idle_users(&self) {
+        let keep = |used: &Instant| used.elapsed() < self.settings.idle_user_evict;
+        lock(&self.conversations).retain(|_, (_, put_back)| keep(put_back));
+        lock(&self.sessions).retain(|_, (state, used)| Arc::strong_count(state) > 1 || keep(used));
     }
 }
 

@@ -121,10 +121,13 @@ fn non_empty(text: &str) -> String {
     }
 }
 
+/// A tool list and its conversion (`None`: no tools).
+type ConvertedTools = (Arc<[ToolDefinition]>, Option<ToolConfiguration>);
+
 /// Conversions kept for reuse, shared by every conversation of one client.
 #[derive(Default)]
 pub struct Conversions {
-    tools: Mutex<Option<(Arc<[ToolDefinition]>, Option<ToolConfiguration>)>>,
+    tools: Mutex<Option<ConvertedTools>>,
     messages: Mutex<MessageMemo>,
 }
 
