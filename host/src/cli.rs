@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -106,7 +106,12 @@ enum PluginCommand {
 
 /// Parses the arguments, runs the command, and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The configuration keys are listed by `--help`, from the one table that defines them.
+    let command = Cli::command().after_long_help(crate::config::keys::help_text());
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     match cli.command {
         Command::Serve { .. } => crate::logging::init_json("info"),
         _ => crate::logging::init_text("warn"),
@@ -279,7 +284,7 @@ fn tools_call(
     let context = CallContext::new(workspace, session).with_user("cli");
     // The configured policies decide exactly as they do for the agent.
     let outcome = plugins.call(tool, &input, &context).outcome;
-    println!("{}", outcome.text());
+    print_all(&format!("{}\n", outcome.text()))?;
     Ok(match outcome {
         ToolOutcome::Success(_) => ExitCode::SUCCESS,
         ToolOutcome::Error(_) => ExitCode::from(1),

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::agent::{Agent, AgentSettings, DeferredAgent};
+use crate::agent::{Agent, DeferredAgent};
 use crate::config::{Config, HistoryConfig};
-use crate::model::{BedrockModel, ModelSettings};
+use crate::model::BedrockModel;
 use crate::plugins::{AuditLog, LivePlugins, PluginRuntime, PluginSet, SessionState};
-use crate::server::{AppState, ServerSettings};
+use crate::server::AppState;
 use crate::session::Users;
 use crate::session::history::{FileHistory, HistoryStore, S3History};
 
@@ -60,13 +60,7 @@ pub fn session_state(config: &Config, name: &str) -> anyhow::Result<Arc<SessionS
 
 /// The Bedrock client as configured (standard AWS chain; nothing is resolved yet).
 async fn model(config: &Config) -> BedrockModel {
-    let mut settings = ModelSettings::new(&config.model_id);
-    settings.max_tokens = config.model.max_tokens;
-    settings.request_timeout = config.model.timeout;
-    settings.max_attempts = config.model.max_attempts;
-    settings.retry_base = config.model.retry_base;
-    settings.streaming = config.model.streaming;
-    BedrockModel::from_env(settings).await
+    BedrockModel::from_env(config.model.clone()).await
 }
 
 /// The agent as configured: plugins, `model`, history store.
@@ -81,14 +75,7 @@ pub async fn agent(
             Arc::new(S3History::from_env(bucket.clone(), prefix.clone()).await)
         }
     };
-    let mut agent_settings = AgentSettings::new(config.state_dir.clone());
-    agent_settings.max_turns = config.max_turns;
-    agent_settings.max_tool_result_chars = config.max_tool_result_chars;
-    agent_settings.operator_prompt = config.system_prompt.clone();
-    agent_settings.context_budget_tokens = config.context_budget_tokens;
-    agent_settings.max_failed_validations = config.max_failed_validations;
-    agent_settings.idle_user_evict = config.idle_user_evict;
-    Agent::new(plugins, model, history, agent_settings)
+    Agent::new(plugins, model, history, config.agent.clone())
 }
 
 /// `agent-host serve`: the AgentCore contract on `0.0.0.0:<port>` until SIGTERM.
@@ -111,10 +98,7 @@ pub fn serve(config: Config) -> anyhow::Result<ExitCode> {
             config.workspace_root.clone(),
             config.allowed_users.clone(),
         ));
-        let settings = ServerSettings {
-            max_body_bytes: config.max_body_bytes,
-            shutdown_grace: config.shutdown_grace,
-        };
+        let settings = config.server.clone();
         // The AWS client set-up (credential and region chains, TLS roots) is built while
         // the server already answers /ping; the first task waits for it.
         let agent = {

@@ -269,6 +269,55 @@ fn run_without_aws_configuration_says_what_is_missing_in_one_line() {
     assert!(stdout(&no_credentials).is_empty());
 }
 
+/// `agent-host tools list | head -1`: the reader stops early, and the list ends quietly.
+#[test]
+fn a_reader_that_stops_early_ends_the_list_quietly() {
+    use std::io::{BufRead as _, BufReader};
+    let shell = Shell::new();
+    // A one-page pipe, so the list (12 KB) cannot fit in it before the reader leaves.
+    let (reader, writer) = {
+        use std::os::fd::FromRawFd as _;
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        let size = unsafe { libc::fcntl(fds[0], libc::F_SETPIPE_SZ, 4096) };
+        assert!((4096..12 * 1024).contains(&size), "pipe size {size}");
+        unsafe {
+            (
+                std::fs::File::from_raw_fd(fds[0]),
+                std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+            )
+        }
+    };
+    let mut command = shell.command(&["tools", "list"]);
+    let child = command
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(command);
+    let mut first = String::new();
+    BufReader::new(reader).read_line(&mut first).unwrap();
+    // The pipe is closed here, with most of the list unread.
+    assert!(first.contains("(plugin "), "{first}");
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
+}
+
+#[test]
+fn help_lists_every_configuration_key() {
+    let help = stdout(&Shell::new().run(&["--help"]));
+    for key in [
+        "port",
+        "model_id",
+        "exec_network",
+        "idle_user_evict_secs",
+        "[plugins.<name>]",
+    ] {
+        assert!(help.contains(key), "{key} in {help}");
+    }
+}
+
 #[test]
 fn plugin_check_reports_the_world_and_the_asks_or_the_refusal() {
     let shell = Shell::new();

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use agent_host::config::Config;
-use agent_host::server::{AppState, ServerSettings};
+use agent_host::server::AppState;
 use agent_host::session::Users;
 use agent_host_tests::{ScriptRunner, builtin_plugins};
 
@@ -18,11 +18,7 @@ async fn main() -> anyhow::Result<()> {
         config.allowed_users.clone(),
     ));
     let runner = Arc::new(ScriptRunner::new(builtin_plugins().clone()));
-    let settings = ServerSettings {
-        max_body_bytes: config.max_body_bytes,
-        shutdown_grace: config.shutdown_grace,
-    };
-    let state = AppState::new(users, runner, settings);
+    let state = AppState::new(users, runner, config.server.clone());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     eprintln!("PORT={}", listener.local_addr()?.port());
     agent_host::server::serve(listener, state, agent_host::server::termination_signal()).await
