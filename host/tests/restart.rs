@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use agent_host_tests::Gate;
 use agent_host_tests::fake_bedrock::{FakeBedrock, Step, Turn};
 use serde_json::{Value, json};
 
@@ -78,11 +79,12 @@ async fn a_killed_host_continues_the_conversation_after_restart() {
         .join("notes.txt")
         .display()
         .to_string();
+    // The second turn never answers: the host is killed while waiting for it.
+    let hang = Gate::new();
     let fake = FakeBedrock::start(vec![
         Step::Reply(Turn::tool_use("r1", "Read", json!({"file_path": file}))),
-        // The second turn hangs: the host is killed while waiting for it.
-        Step::Slow {
-            delay: Duration::from_secs(30),
+        Step::Gate {
+            gate: hang.clone(),
             then: Turn::text("never delivered"),
         },
         Step::Reply(Turn::text("The file says: remember me.")),
@@ -94,14 +96,7 @@ async fn a_killed_host_continues_the_conversation_after_restart() {
     wait_ready(port).await;
     let ack = invoke(port, json!({"prompt": "read notes.txt", "user_id": "7"})).await;
     assert_eq!(ack["status"], "accepted");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fake.requests().len() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "the second model turn never started"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    hang.reached().await;
     first.kill().unwrap();
     first.wait().unwrap();
 

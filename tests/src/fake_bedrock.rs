@@ -15,7 +15,6 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
@@ -27,6 +26,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
+
+use crate::Gate;
 
 /// The message of the error answered once the script has no steps left.
 pub const SCRIPT_EXHAUSTED: &str = "fake bedrock: script exhausted";
@@ -75,8 +76,10 @@ pub enum Step {
         error_type: String,
         message: String,
     },
-    /// Waits `delay` before answering with `then`; other requests are served meanwhile.
-    Slow { delay: Duration, then: Turn },
+    /// Waits at `gate` (see [`Gate`]) until the test opens it, then answers with `then`;
+    /// other requests are served meanwhile. The test can wait until the request got there
+    /// with [`Gate::reached`]; a gate never opened is a request that never gets an answer.
+    Gate { gate: Gate, then: Turn },
     /// On converse-stream: a valid `messageStart` frame, then a frame whose checksum is
     /// wrong. On converse: a 200 with truncated JSON.
     MalformedStream,
@@ -344,9 +347,9 @@ async fn unknown_operation() -> Response {
 
 async fn answer(state: Shared, operation: Operation, model_id: String, body: Bytes) -> Response {
     let step = state.take(operation, model_id, &body);
-    if let Step::Slow { delay, .. } = &step {
-        // Each connection is its own task, so sleeping here delays only this request.
-        tokio::time::sleep(*delay).await;
+    if let Step::Gate { gate, .. } = &step {
+        // Each connection is its own task, so waiting here holds only this request.
+        gate.pass().await;
     }
     match operation {
         Operation::Converse => converse_answer(step),
@@ -357,7 +360,7 @@ async fn answer(state: Shared, operation: Operation, model_id: String, body: Byt
 /// How a step looks on converse: a JSON answer or an HTTP error.
 fn converse_answer(step: Step) -> Response {
     match step {
-        Step::Reply(turn) | Step::Slow { then: turn, .. } => {
+        Step::Reply(turn) | Step::Gate { then: turn, .. } => {
             axum::Json(converse_body(&turn)).into_response()
         }
         Step::Error {
@@ -385,7 +388,7 @@ fn converse_answer(step: Step) -> Response {
 /// How a step looks on converse-stream: an event stream (possibly broken) or an HTTP error.
 fn stream_answer(step: Step) -> Response {
     match step {
-        Step::Reply(turn) | Step::Slow { then: turn, .. } => {
+        Step::Reply(turn) | Step::Gate { then: turn, .. } => {
             stream_response(turn_events(&turn).iter().map(|(t, p)| event_frame(t, p)))
         }
         Step::Error {

@@ -1,9 +1,15 @@
 //! Shared fixtures for the end-to-end tests: the real built-in plugin components, loaded
-//! once per test binary, and a fresh temporary workspace and session per test.
+//! once per test binary, and a fresh temporary workspace and session per test; fakes
+//! (Bedrock, a scripted job runner) and the means to drive them without waiting on the
+//! clock ([`Gate`], [`ManualClock`]).
 
+mod clock;
 pub mod fake_bedrock;
+mod gate;
 mod runner;
 
+pub use clock::ManualClock;
+pub use gate::{Gate, REACH_LIMIT};
 pub use runner::ScriptRunner;
 
 use std::path::{Path, PathBuf};

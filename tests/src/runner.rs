@@ -1,10 +1,11 @@
 //! A scripted job runner for server tests (never shipped): each prompt line is a step —
-//! `sleep <ms>`, `write <file> <text…>` (through the real `Write` tool component),
+//! `wait <gate>` (holds the task at the named [`Gate`] until the test opens it or the task
+//! is cancelled), `write <file> <text…>` (through the real `Write` tool component),
 //! `panic`, `fail <message…>`; any other line is echoed as progress text.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use agent_host::agent::{Answer, Job, JobRunner, ProgressEvent};
 use agent_host::model::Usage;
@@ -13,21 +14,46 @@ use agent_host::plugins::{CallContext, PluginSet};
 use futures_util::future::BoxFuture;
 use serde_json::json;
 
+use crate::Gate;
+
 /// Runs prompt scripts with the given plugins.
 pub struct ScriptRunner {
     plugins: Arc<PluginSet>,
+    gates: Gates,
+}
+
+/// The named gates of one runner, made on first mention (by the test or by a script).
+#[derive(Clone, Default)]
+struct Gates(Arc<Mutex<HashMap<String, Gate>>>);
+
+impl Gates {
+    fn get(&self, name: &str) -> Gate {
+        let mut gates = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        gates.entry(name.to_string()).or_default().clone()
+    }
 }
 
 impl ScriptRunner {
     /// A runner calling tools from `plugins`.
     pub fn new(plugins: Arc<PluginSet>) -> Self {
-        Self { plugins }
+        Self {
+            plugins,
+            gates: Gates::default(),
+        }
+    }
+
+    /// The gate that `wait <name>` steps of this runner's scripts wait at: the test opens
+    /// it to let them on, or waits until a script [`reached`](Gate::reached) it. Scripts
+    /// of every task share it, and it stays open once opened.
+    pub fn gate(&self, name: &str) -> Gate {
+        self.gates.get(name)
     }
 }
 
 impl JobRunner for ScriptRunner {
     fn run(&self, job: Job) -> BoxFuture<'static, anyhow::Result<Answer>> {
         let plugins = self.plugins.clone();
+        let gates = self.gates.clone();
         Box::pin(async move {
             let stop = Arc::new(AtomicBool::new(false));
             let watcher = {
@@ -45,11 +71,15 @@ impl JobRunner for ScriptRunner {
                 steps += 1;
                 let words: Vec<&str> = line.split_whitespace().collect();
                 match words.as_slice() {
-                    ["sleep", ms] => {
-                        let ms: u64 = ms.parse()?;
+                    ["wait", name] => {
+                        let gate = gates.get(name);
+                        // Process tests (`test-server`) see this in the log.
+                        tracing::info!(gate = %name, "script waits at a gate");
                         tokio::select! {
-                            () = tokio::time::sleep(Duration::from_millis(ms)) => {}
-                            () = job.cancel.cancelled() => anyhow::bail!("cancelled while sleeping"),
+                            () = gate.pass() => {}
+                            () = job.cancel.cancelled() => {
+                                anyhow::bail!("cancelled while waiting at gate {name}")
+                            }
                         }
                     }
                     ["write", file, text @ ..] => {

@@ -14,7 +14,9 @@ use agent_host::server::{AppState, ServerSettings};
 use agent_host::session::Users;
 use agent_host::session::history::{FileHistory, HistoryStore};
 use agent_host_tests::fake_bedrock::{FakeBedrock, Recorded, Step, Turn, Usage};
-use agent_host_tests::{PluginDir, builtin_component, builtin_plugins, runtime, testing_component};
+use agent_host_tests::{
+    Gate, PluginDir, builtin_component, builtin_plugins, runtime, testing_component,
+};
 use reqwest::StatusCode;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -40,7 +42,9 @@ fn model(fake: &FakeBedrock, streaming: bool) -> BedrockModel {
     let mut settings = ModelSettings::new(MODEL);
     settings.retry_base = Duration::from_millis(10);
     settings.max_attempts = 3;
-    settings.request_timeout = Duration::from_secs(10);
+    // Long: a request the fake holds at a `Gate` must outlast whatever the test does
+    // meanwhile (a policy compiled on a cold cache), or the retry would take the next step.
+    settings.request_timeout = Duration::from_secs(60);
     settings.streaming = streaming;
     BedrockModel::new(&config, settings)
 }
@@ -611,10 +615,11 @@ fn job(
 /// whose task is running keeps both.
 #[tokio::test]
 async fn idle_users_are_evicted_from_memory_but_never_a_running_one() {
+    let never = Gate::new();
     let fake = FakeBedrock::start(vec![
-        // User b's model turn: answers only long after the test has cancelled it.
-        Step::Slow {
-            delay: Duration::from_secs(600),
+        // User b's model turn: held until the test cancels the task.
+        Step::Gate {
+            gate: never.clone(),
             then: Turn::text("never heard"),
         },
         Step::Reply(Turn::text("a's answer")),
@@ -740,10 +745,12 @@ async fn stream_mode_shows_the_agents_progress() {
 #[tokio::test]
 async fn cancellation_stops_a_waiting_task_and_keeps_the_history_valid() {
     let root = tempfile::tempdir().unwrap();
+    // The second model turn never answers: the task waits for it until cancelled.
+    let never = Gate::new();
     let fake = FakeBedrock::start(vec![
         Step::Reply(Turn::tool_use("g1", "Glob", json!({"pattern": "*"}))),
-        Step::Slow {
-            delay: Duration::from_secs(30),
+        Step::Gate {
+            gate: never.clone(),
             then: Turn::text("too late"),
         },
         Step::Reply(Turn::text("back")),
@@ -770,11 +777,7 @@ async fn cancellation_stops_a_waiting_task_and_keeps_the_history_valid() {
         progress: agent_host::agent::Progress::discard(),
     };
     let running = tokio::spawn(agent.run(job));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while fake.requests().len() < 2 {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    never.reached().await;
     let cancelled_at = Instant::now();
     cancel.cancel();
     let error = running.await.unwrap().unwrap_err();
@@ -855,11 +858,12 @@ async fn a_policy_added_while_a_task_runs_applies_to_its_next_tool_call_and_is_a
     let first = json!({"file_path": format!("{ws}/secret/a.txt"), "content": "a"});
     let second =
         json!({"file_path": format!("{ws}/secret/b.txt"), "content": "TOP-SECRET-CONTENT"});
+    // The model "thinks" until the operator has dropped a policy in.
+    let thinking = Gate::new();
     let fake = FakeBedrock::start(vec![
         Step::Reply(Turn::tool_use("w1", "Write", first.clone())),
-        // The model "thinks" long enough for the operator to drop a policy in.
-        Step::Slow {
-            delay: Duration::from_millis(1500),
+        Step::Gate {
+            gate: thinking.clone(),
             then: Turn::tool_use("w2", "Write", second.clone()),
         },
         Step::Reply(Turn::text("done")),
@@ -868,12 +872,13 @@ async fn a_policy_added_while_a_task_runs_applies_to_its_next_tool_call_and_is_a
     let settings = AgentSettings::new(root.path().join("state"));
     let host = Host::start_with(&fake, root.path(), live.clone(), settings).await;
     let task = tokio::spawn(async move { host.ask("write two secrets").await });
-    // Once the first write happened, add the policy and swap.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !workspace.join("secret/a.txt").exists() {
-        assert!(Instant::now() < deadline, "the first write never happened");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // The second model turn started, so the first write is done: add the policy and swap
+    // while the task waits for the model.
+    thinking.reached().await;
+    assert!(
+        workspace.join("secret/a.txt").exists(),
+        "the first write happened before the second turn"
+    );
     dir_add(
         &plugin_dir,
         "policy-example",
@@ -886,6 +891,7 @@ async fn a_policy_added_while_a_task_runs_applies_to_its_next_tool_call_and_is_a
     .await
     .unwrap();
     assert!(swapped.unwrap(), "the new set is in force");
+    thinking.open();
     let (status, body) = task.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["answer"], "done");

@@ -282,13 +282,18 @@ fn cancellation_stops_the_command() {
     let (_dir, ws) = workspace();
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
+    // Cancels once the command has started (it says so with a file).
+    let started = ws.join("started");
     let setter = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !started.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         flag.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     let output = runner()
         .run(&CommandRequest {
-            command_line: "sleep 300",
+            command_line: "touch started; sleep 300",
             workspace: &ws,
             cwd: &ws,
             timeout: Duration::from_secs(300),

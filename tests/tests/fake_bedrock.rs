@@ -2,8 +2,8 @@
 //! if the SDK parses what the fake sends, the host's model code will see what Bedrock sends.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
+use agent_host_tests::Gate;
 use agent_host_tests::fake_bedrock::{
     FakeBedrock, FakeBlock, Operation, SCRIPT_EXHAUSTED, Step, Turn, Usage,
 };
@@ -563,10 +563,11 @@ async fn requests_are_recorded_with_messages_system_tools_and_model_id() {
 }
 
 #[tokio::test]
-async fn slow_step_does_not_block_other_requests() {
+async fn a_gated_step_does_not_block_other_requests() {
+    let gate = Gate::new();
     let fake = FakeBedrock::start(vec![
-        Step::Slow {
-            delay: Duration::from_secs(600),
+        Step::Gate {
+            gate: gate.clone(),
             then: Turn::text("late"),
         },
         Step::Reply(Turn::text("fast")),
@@ -574,7 +575,7 @@ async fn slow_step_does_not_block_other_requests() {
     .await;
     let client = client(&fake);
 
-    let slow = tokio::spawn({
+    let held = tokio::spawn({
         let client = client.clone();
         async move {
             client
@@ -585,11 +586,8 @@ async fn slow_step_does_not_block_other_requests() {
                 .await
         }
     });
-    // Wait until the slow request has taken its step, so the next one gets "fast".
-    while fake.remaining() == 2 {
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // The held request has taken its step, so the next one gets "fast".
+    gate.reached().await;
 
     let out = client
         .converse()
@@ -600,27 +598,58 @@ async fn slow_step_does_not_block_other_requests() {
         .unwrap();
     let content = out.output().unwrap().as_message().unwrap().content();
     assert_eq!(content, &[ContentBlock::Text("fast".to_string())]);
-    assert!(!slow.is_finished());
-    slow.abort();
+    assert!(!held.is_finished());
+    // Opened, the gate lets the held request have its answer.
+    gate.open();
+    let out = held.await.unwrap().unwrap();
+    let content = out.output().unwrap().as_message().unwrap().content();
+    assert_eq!(content, &[ContentBlock::Text("late".to_string())]);
 }
 
 #[tokio::test]
-async fn slow_step_answers_after_its_delay() {
-    let fake = FakeBedrock::start(vec![Step::Slow {
-        delay: Duration::from_millis(50),
-        then: Turn::text("eventually"),
-    }])
+async fn a_gated_step_answers_once_opened() {
+    let gate = Gate::new();
+    let fake = FakeBedrock::start(vec![
+        Step::Gate {
+            gate: gate.clone(),
+            then: Turn::text("eventually"),
+        },
+        Step::Gate {
+            gate: gate.clone(),
+            then: Turn::text("at once"),
+        },
+    ])
     .await;
-    let mut out = client(&fake)
-        .converse_stream()
+    let client = client(&fake);
+    let held = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let mut out = client
+                .converse_stream()
+                .model_id(MODEL)
+                .messages(user("hi"))
+                .send()
+                .await
+                .unwrap();
+            drain(&mut out.stream).await
+        }
+    });
+    gate.reached().await;
+    assert!(!gate.is_open() && !held.is_finished());
+    gate.open();
+    let (events, error) = held.await.unwrap();
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(events.len(), 7);
+    // An open gate stays open: a later step behind it answers straight away.
+    let out = client
+        .converse()
         .model_id(MODEL)
-        .messages(user("hi"))
+        .messages(user("again"))
         .send()
         .await
         .unwrap();
-    let (events, error) = drain(&mut out.stream).await;
-    assert!(error.is_none(), "{error:?}");
-    assert_eq!(events.len(), 7);
+    let content = out.output().unwrap().as_message().unwrap().content();
+    assert_eq!(content, &[ContentBlock::Text("at once".to_string())]);
 }
 
 #[tokio::test]

@@ -4,18 +4,18 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use agent_host::agent::JobRunner;
 use agent_host::server::{AppState, ServerSettings};
 use agent_host::session::{Users, workspace_dir_name};
-use agent_host_tests::{ScriptRunner, builtin_plugins};
+use agent_host_tests::{Gate, ManualClock, ScriptRunner, builtin_plugins};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 struct TestServer {
     base: String,
     state: AppState,
+    runner: Arc<ScriptRunner>,
     root: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -23,17 +23,22 @@ struct TestServer {
 
 impl TestServer {
     async fn start(allowed: &[&str]) -> Self {
-        let runner: Arc<dyn JobRunner> = Arc::new(ScriptRunner::new(builtin_plugins().clone()));
-        Self::with(allowed, runner, ServerSettings::default()).await
+        Self::with(allowed, ServerSettings::default(), None).await
     }
 
-    async fn with(allowed: &[&str], runner: Arc<dyn JobRunner>, settings: ServerSettings) -> Self {
+    /// A server with `settings`, stamping `/ping` from `clock` if given (else the system
+    /// clock).
+    async fn with(allowed: &[&str], settings: ServerSettings, clock: Option<&ManualClock>) -> Self {
         let root = tempfile::tempdir().unwrap();
         let users = Arc::new(Users::new(
             root.path().join("workspaces"),
             allowed.iter().map(|s| s.to_string()),
         ));
-        let state = AppState::new(users, runner, settings);
+        let runner = Arc::new(ScriptRunner::new(builtin_plugins().clone()));
+        let state = match clock {
+            Some(clock) => AppState::with_clock(users, runner.clone(), settings, clock.clock()),
+            None => AppState::new(users, runner.clone(), settings),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -47,10 +52,16 @@ impl TestServer {
         Self {
             base,
             state,
+            runner,
             root,
             stop: Some(stop),
             served: Some(served),
         }
+    }
+
+    /// The gate that `wait <name>` script steps wait at.
+    fn gate(&self, name: &str) -> Gate {
+        self.runner.gate(name)
     }
 
     fn workspace(&self, user: &str) -> PathBuf {
@@ -125,22 +136,26 @@ impl TestServer {
     }
 }
 
+/// The registry's clock is moved by hand: seconds pass without waiting for them.
 #[tokio::test]
 async fn ping_follows_a_task_and_stamps_only_changes() {
-    let server = TestServer::start(&["1", "2"]).await;
+    let clock = ManualClock::at(1_700_000_000);
+    let server = TestServer::with(&["1", "2"], ServerSettings::default(), Some(&clock)).await;
     let idle = server.ping().await;
     assert_eq!(idle["status"], "Healthy");
     let t0 = idle["time_of_last_update"]
         .as_u64()
         .expect("an integer timestamp");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(t0, clock.now());
+    clock.advance(2);
     assert_eq!(
         server.ping().await["time_of_last_update"],
         t0,
         "an idle ping does not re-stamp"
     );
 
-    let (status, ack) = server.direct("1", "sleep 1500", "async").await;
+    // The task runs until the test opens its gate.
+    let (status, ack) = server.direct("1", "wait done", "async").await;
     assert_eq!(status, StatusCode::OK, "{ack}");
     assert_eq!(ack["status"], "accepted");
     assert!(ack["task_id"].is_string());
@@ -149,13 +164,14 @@ async fn ping_follows_a_task_and_stamps_only_changes() {
     assert_eq!(busy["status"], "HealthyBusy");
     let t1 = busy["time_of_last_update"].as_u64().unwrap();
     assert!(t1 > t0, "the status changed, so the time moved");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(2);
     assert_eq!(
         server.ping().await["time_of_last_update"],
         t1,
         "still busy: unchanged"
     );
 
+    server.gate("done").open();
     server.idle().await;
     let after = server.ping().await;
     assert_eq!(after["status"], "Healthy");
@@ -163,11 +179,32 @@ async fn ping_follows_a_task_and_stamps_only_changes() {
     server.shutdown().await;
 }
 
+/// Without a test clock, `/ping` stamps unix seconds of the system clock.
+#[tokio::test]
+async fn ping_stamps_unix_seconds_of_the_system_clock() {
+    let unix_now = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = unix_now();
+    let server = TestServer::start(&["1"]).await;
+    let stamped = server.ping().await["time_of_last_update"].as_u64().unwrap();
+    assert!(
+        (before..=unix_now()).contains(&stamped),
+        "{stamped} is not between {before} and now"
+    );
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_task_that_panics_or_fails_returns_the_container_to_healthy() {
     let server = TestServer::start(&["1"]).await;
-    let (status, _) = server.direct("1", "sleep 50\npanic", "async").await;
+    let (status, _) = server.direct("1", "wait go\npanic", "async").await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(server.ping().await["status"], "HealthyBusy");
+    server.gate("go").open();
     server.idle().await;
     assert_eq!(server.ping().await["status"], "Healthy");
     // The user is free again, and a sync caller hears about the crash.
@@ -200,7 +237,7 @@ async fn one_user_twenty_requests_exactly_one_runs() {
             server
                 .direct(
                     "7",
-                    &format!("write mark-{i}.txt request {i}\nsleep 500"),
+                    &format!("write mark-{i}.txt request {i}\nwait hold"),
                     "async",
                 )
                 .await
@@ -223,6 +260,8 @@ async fn one_user_twenty_requests_exactly_one_runs() {
             "{body}"
         );
     }
+    // Only now may the accepted task end.
+    server.gate("hold").open();
     server.idle().await;
     let files: Vec<_> = std::fs::read_dir(server.workspace("7"))
         .unwrap()
@@ -266,11 +305,11 @@ async fn bad_input_gets_the_right_4xx_and_a_clear_json_error() {
     let long_user = "x".repeat(300);
     let server = TestServer::with(
         &["1", "../x", "/etc"],
-        Arc::new(ScriptRunner::new(builtin_plugins().clone())),
         ServerSettings {
             max_body_bytes: 64 * 1024,
             ..Default::default()
         },
+        None,
     )
     .await;
     let cases: Vec<(Vec<u8>, StatusCode, &str, &str)> = vec![
@@ -426,7 +465,7 @@ async fn telegram_updates_are_accepted_ignored_or_busy() {
         }
         json!({"update_id": id, "message": message}).to_string()
     };
-    let (status, body) = server.invoke(update(1, Some("sleep 800"))).await;
+    let (status, body) = server.invoke(update(1, Some("wait hold"))).await;
     assert_eq!(
         (status, body["status"].as_str()),
         (StatusCode::OK, Some("accepted")),
@@ -448,6 +487,7 @@ async fn telegram_updates_are_accepted_ignored_or_busy() {
         json!({"update_id": 4, "message": {"from": {"id": 5}, "chat": {"id": 5}, "text": "hi"}});
     let (status, _) = server.invoke(stranger.to_string()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    server.gate("hold").open();
     server.idle().await;
     server.shutdown().await;
 }
@@ -457,12 +497,16 @@ struct Process {
     child: std::process::Child,
     base: String,
     root: tempfile::TempDir,
+    stdin: std::process::ChildStdin,
+    /// Each stdout (log) line as it comes.
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// All of stdout, once the process is gone.
     stdout: std::thread::JoinHandle<String>,
 }
 
 impl Process {
     fn start(grace_secs: u64) -> Self {
-        use std::io::{BufRead as _, Read as _};
+        use std::io::BufRead as _;
         let root = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_test-server"))
             .current_dir(root.path())
@@ -470,6 +514,7 @@ impl Process {
             .env("AGENT_HOST_STATE_DIR", root.path().join("state"))
             .env("AGENT_HOST_ALLOWED_USERS", "1")
             .env("AGENT_HOST_SHUTDOWN_GRACE_SECS", grace_secs.to_string())
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -482,18 +527,47 @@ impl Process {
             .strip_prefix("PORT=")
             .unwrap_or_else(|| panic!("no port: {line}"))
             .to_string();
-        let mut stdout = child.stdout.take().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (sender, lines) = tokio::sync::mpsc::unbounded_channel();
         let stdout = std::thread::spawn(move || {
             let mut text = String::new();
-            let _ = stdout.read_to_string(&mut text);
+            for line in stdout.lines().map_while(Result::ok) {
+                text.push_str(&line);
+                text.push('\n');
+                let _ = sender.send(line);
+            }
             text
         });
         Self {
+            stdin: child.stdin.take().unwrap(),
             child,
             base: format!("http://127.0.0.1:{port}"),
             root,
+            lines,
             stdout,
         }
+    }
+
+    /// Waits (bounded) until the process logs a line with this `message`; returns it.
+    async fn logged(&mut self, message: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.lines.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no log line {message:?} in time"))
+                .unwrap_or_else(|| panic!("the process ended without logging {message:?}"));
+            match serde_json::from_str::<Value>(&line) {
+                Ok(line) if line["message"] == message => return line,
+                _ => {}
+            }
+        }
+    }
+
+    /// Opens the runner's gate `name` (a line on the process's stdin).
+    fn open(&mut self, gate: &str) {
+        use std::io::Write as _;
+        writeln!(self.stdin, "open {gate}").unwrap();
+        self.stdin.flush().unwrap();
     }
 
     fn terminate(&self) {
@@ -521,12 +595,16 @@ impl Process {
     }
 }
 
+/// The script's task outlasts the grace period: it waits at a gate nobody opens.
 #[tokio::test]
 async fn sigterm_cancels_a_long_task_cleanly_and_exits_0() {
-    let process = Process::start(1);
-    // Twenty files, one every 150 ms: about 3 s of work against a 1 s grace period.
-    let script: Vec<String> = (0..20)
-        .map(|i| format!("write f{i:02}.txt {}\nsleep 150", "content ".repeat(200)))
+    let mut process = Process::start(1);
+    // Ten files, then the gate, then ten more that are never written.
+    let write = |i: usize| format!("write f{i:02}.txt {}", "content ".repeat(200));
+    let script: Vec<String> = (0..10)
+        .map(write)
+        .chain(["wait never".to_string()])
+        .chain((10..20).map(write))
         .collect();
     let response = reqwest::Client::new()
         .post(format!("{}/invocations", process.base))
@@ -540,7 +618,7 @@ async fn sigterm_cancels_a_long_task_cleanly_and_exits_0() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    process.logged("script waits at a gate").await;
     process.terminate();
     let (code, took, logs, root) = tokio::task::spawn_blocking(|| process.wait())
         .await
@@ -551,7 +629,7 @@ async fn sigterm_cancels_a_long_task_cleanly_and_exits_0() {
         "exited within grace + cancel wait ({took:?})"
     );
     let workspace = root.path().join("workspaces/1");
-    let files: Vec<_> = std::fs::read_dir(&workspace)
+    let mut files: Vec<_> = std::fs::read_dir(&workspace)
         .unwrap()
         .flatten()
         .map(|e| e.path())
@@ -560,6 +638,13 @@ async fn sigterm_cancels_a_long_task_cleanly_and_exits_0() {
         !files.is_empty() && files.len() < 20,
         "the task was cut short: {files:?}"
     );
+    files.sort();
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let expected: Vec<_> = (0..10).map(|i| format!("f{i:02}.txt")).collect();
+    assert_eq!(names, expected, "exactly the writes before the gate");
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy();
         assert!(
@@ -582,19 +667,34 @@ async fn sigterm_cancels_a_long_task_cleanly_and_exits_0() {
     assert_eq!(line["sessionId"], "sess-for-logs-00000000000000000000000");
     assert_eq!(line["level"], "INFO");
     assert!(line["timestamp"].is_string());
+    // It was the end of the grace period that stopped the task.
+    assert!(
+        logs.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|l| l["message"] == "grace period over: cancelling running tasks"),
+        "{logs}"
+    );
 }
 
+/// The task is still running when SIGTERM arrives: its gate opens only once the server
+/// has begun to shut down.
 #[tokio::test]
 async fn sigterm_lets_a_short_task_finish() {
-    let process = Process::start(5);
+    let mut process = Process::start(5);
     let response = reqwest::Client::new()
         .post(format!("{}/invocations", process.base))
-        .body(json!({"prompt": "sleep 300\nwrite done.txt finished", "user_id": "1"}).to_string())
+        .body(
+            json!({"prompt": "wait release\nwrite done.txt finished", "user_id": "1"}).to_string(),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     process.terminate();
+    process
+        .logged("shutting down: no new requests; waiting for running tasks")
+        .await;
+    process.open("release");
     let (code, _, logs, root) = tokio::task::spawn_blocking(|| process.wait())
         .await
         .unwrap();

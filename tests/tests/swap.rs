@@ -3,8 +3,8 @@
 //! set stays; calls made during swaps each see one complete set.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use agent_host::plugins::SessionState;
 use agent_host::plugins::{CallContext, LivePlugins};
@@ -92,6 +92,33 @@ fn a_corrupt_replacement_is_refused_and_the_old_set_keeps_working() {
     assert!(!live.current().call("Write", &secret, &context).ran);
 }
 
+/// How many calls the caller thread has finished, for the test to wait on.
+#[derive(Default)]
+struct Calls {
+    finished: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl Calls {
+    fn finished(&self) {
+        *self.finished.lock().unwrap() += 1;
+        self.changed.notify_all();
+    }
+
+    /// Waits (bounded) until `more` calls beyond those finished now have finished; false
+    /// if they did not.
+    fn wait_for_more(&self, more: u64) -> bool {
+        let finished = self.finished.lock().unwrap();
+        let target = *finished + more;
+        let limit = std::time::Duration::from_secs(30);
+        let (finished, _) = self
+            .changed
+            .wait_timeout_while(finished, limit, |finished| *finished < target)
+            .unwrap();
+        *finished >= target
+    }
+}
+
 #[test]
 fn calls_during_swaps_each_see_one_whole_set() {
     let dir = PluginDir::new();
@@ -102,8 +129,9 @@ fn calls_during_swaps_each_see_one_whole_set() {
     let workspace = tempfile::tempdir().unwrap();
     let root = workspace.path().canonicalize().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(Calls::default());
     let caller = {
-        let (live, stop, root) = (live.clone(), stop.clone(), root.clone());
+        let (live, stop, root, calls) = (live.clone(), stop.clone(), root.clone(), calls.clone());
         std::thread::spawn(move || {
             let context = CallContext::new(root.clone(), Arc::new(SessionState::in_memory()));
             let (mut with_policy, mut without) = (0, 0);
@@ -126,6 +154,7 @@ fn calls_during_swaps_each_see_one_whole_set() {
                     assert!(!checked.ran && checked.decisions.len() == 1, "{checked:?}");
                     with_policy += 1;
                 }
+                calls.finished();
             }
             (with_policy, without)
         })
@@ -137,7 +166,12 @@ fn calls_during_swaps_each_see_one_whole_set() {
             remove(&dir, "policy-example");
         }
         live.reload().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        // The call under way may have taken the old set; the one after it takes this one.
+        if !calls.wait_for_more(2) {
+            stop.store(true, Ordering::Relaxed);
+            caller.join().unwrap();
+            panic!("the caller stopped calling");
+        }
     }
     stop.store(true, Ordering::Relaxed);
     let (with_policy, without) = caller.join().unwrap();

@@ -32,7 +32,7 @@ use tracing::Instrument as _;
 
 pub use error::ApiError;
 pub use payload::{DirectRequest, Invocation, Mode, TelegramUpdate};
-pub use tasks::{Ping, PingStatus, TaskGuard, TaskInfo, TaskRegistry};
+pub use tasks::{Clock, Ping, PingStatus, TaskGuard, TaskInfo, TaskRegistry};
 
 use crate::agent::failure::user_message;
 use crate::agent::{Answer, Job, JobRunner, Progress, ProgressEvent};
@@ -81,11 +81,32 @@ struct Inner {
 }
 
 impl AppState {
-    /// State for a server whose jobs run on `runner`.
+    /// State for a server whose jobs run on `runner`, stamping `/ping` from the system
+    /// clock.
     pub fn new(users: Arc<Users>, runner: Arc<dyn JobRunner>, settings: ServerSettings) -> Self {
+        Self::with_tasks(users, runner, settings, TaskRegistry::new())
+    }
+
+    /// The same with `/ping` stamped from `clock` (tests use a clock they move by hand;
+    /// see [`TaskRegistry::with_clock`]).
+    pub fn with_clock(
+        users: Arc<Users>,
+        runner: Arc<dyn JobRunner>,
+        settings: ServerSettings,
+        clock: Clock,
+    ) -> Self {
+        Self::with_tasks(users, runner, settings, TaskRegistry::with_clock(clock))
+    }
+
+    fn with_tasks(
+        users: Arc<Users>,
+        runner: Arc<dyn JobRunner>,
+        settings: ServerSettings,
+        tasks: TaskRegistry,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                tasks: TaskRegistry::new(),
+                tasks,
                 users,
                 runner,
                 settings,
@@ -160,28 +181,47 @@ pub async fn serve(
     Ok(())
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn termination_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or Ctrl-C. On Unix the handlers are installed by this call, not
+/// when the future is first polled: from the moment it returns, SIGTERM means "shut down
+/// gracefully" and no longer kills the process outright (its default action). Call it
+/// inside the Tokio runtime, before the server starts answering.
+pub fn termination_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!("cannot listen for SIGTERM: {error}");
-                std::future::pending::<()>().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = listen(signal(SignalKind::terminate()), "SIGTERM");
+        let mut ctrl_c = listen(signal(SignalKind::interrupt()), "Ctrl-C");
+        async move {
+            tokio::select! {
+                () = received(&mut term) => {}
+                () = received(&mut ctrl_c) => {}
             }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(unix)]
+fn listen(
+    signal: std::io::Result<tokio::signal::unix::Signal>,
+    name: &str,
+) -> Option<tokio::signal::unix::Signal> {
+    signal
+        .map_err(|error| tracing::error!("cannot listen for {name}: {error}"))
+        .ok()
+}
+
+/// Resolves when `signal` arrives; never, if it could not be listened for.
+#[cfg(unix)]
+async fn received(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

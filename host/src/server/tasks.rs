@@ -60,7 +60,10 @@ struct State {
     last_change: u64,
 }
 
-/// Source of unix seconds; replaceable in tests.
+/// Where the registry reads the time: a function returning unix seconds. Production
+/// uses the system clock ([`TaskRegistry::new`]); tests pass a clock they move by hand
+/// ([`TaskRegistry::with_clock`]), so checking that `time_of_last_update` stays put or
+/// moves needs no waiting.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// The registry; cheap to clone (shared state).
@@ -82,7 +85,7 @@ impl TaskRegistry {
         Self::with_clock(Arc::new(unix_now))
     }
 
-    /// An empty registry reading time from `clock`.
+    /// An empty registry reading the time from `clock`: `Healthy` since `clock()`.
     pub fn with_clock(clock: Clock) -> Self {
         let state = State {
             next_id: 1,
