@@ -82,7 +82,7 @@ fn main() {
     let set = PluginSet::load_dir(&runtime, &plugins_dir, &Default::default()).unwrap();
     let context = CallContext::new(workspace.clone(), Arc::new(SessionState::in_memory()));
     let tool = sample(iterations, || {
-        match set.tools().call("Bash", r#"{"command":"true"}"#, &context) {
+        match set.call("Bash", r#"{"command":"true"}"#, &context).outcome {
             ToolOutcome::Success(_) => {}
             other => panic!("Bash true failed: {other:?}"),
         }

@@ -75,11 +75,11 @@ fn main() {
     let input = format!(r#"{{"file_path":"{}"}}"#, file.display());
     let iterations = if quick { 200 } else { 5000 };
     for _ in 0..100 {
-        set.tools().call("Read", &input, &context);
+        set.call("Read", &input, &context);
     }
     let samples: Vec<Duration> = (0..iterations)
         .map(|_| {
-            let (elapsed, outcome) = time(|| set.tools().call("Read", &input, &context));
+            let (elapsed, outcome) = time(|| set.call("Read", &input, &context).outcome);
             assert!(!outcome.is_error(), "{}", outcome.text());
             elapsed
         })
@@ -96,7 +96,7 @@ fn main() {
     let testing = PathBuf::from(agent_host::plugins::TESTING_PLUGINS_DIR);
     let testing = PluginSet::load_dir(&runtime, &testing, &Default::default()).unwrap();
     let empty: Vec<Duration> = (0..iterations)
-        .map(|_| time(|| testing.tools().call("Giant", r#"{"kb":0}"#, &context)).0)
+        .map(|_| time(|| testing.call("Giant", r#"{"kb":0}"#, &context).outcome).0)
         .collect();
     println!(
         "an empty tool call, for comparison: median {}  p99 {}",
@@ -171,7 +171,7 @@ fn main() {
     ] {
         let grep = |_: ()| {
             let input = serde_json::json!({"pattern": pattern, "output_mode": "files_with_matches", "head_limit": 100000});
-            let outcome = set.tools().call("Grep", &input.to_string(), &context);
+            let outcome = set.call("Grep", &input.to_string(), &context).outcome;
             assert!(!outcome.is_error(), "{}", outcome.text());
             outcome
                 .text()

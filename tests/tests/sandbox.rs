@@ -116,7 +116,7 @@ fn a_cancelled_call_stops_promptly() {
     });
     let context = CallContext::new(fx.root().to_path_buf(), Arc::new(SessionState::in_memory()))
         .with_cancel(flag);
-    let outcome = hostile_plugins().tools().call("Spin", "{}", &context);
+    let outcome = hostile_plugins().call("Spin", "{}", &context).outcome;
     timer.join().unwrap();
     match outcome {
         ToolOutcome::Error(text) => assert!(text.contains("was cancelled"), "{text}"),

@@ -256,7 +256,10 @@ async fn one_user_twenty_requests_exactly_one_runs() {
     for (_, body) in &busy {
         assert_eq!(body["error"], "Busy");
         assert!(
-            body["details"].as_str().unwrap().contains("/cancel"),
+            body["details"]
+                .as_str()
+                .unwrap()
+                .contains("wait for it to finish"),
             "{body}"
         );
     }

@@ -26,7 +26,7 @@ pub struct Job {
     pub prompt: String,
     /// The user's workspace (canonical, created).
     pub workspace: PathBuf,
-    /// Set when the task must stop (by `/cancel` or shutdown).
+    /// Set when the task must stop (the user stopped it, or the host shuts down).
     pub cancel: CancellationToken,
     /// Where to report progress.
     pub progress: Progress,

@@ -121,7 +121,7 @@ impl Agent {
         )
     }
 
-    /// Forgets `user_key`'s conversation (`/new`).
+    /// Forgets `user_key`'s conversation (a new conversation starts with the next task).
     pub async fn forget(&self, user_key: &str) -> anyhow::Result<()> {
         lock(&self.inner.conversations).remove(user_key);
         self.inner.history.clear(user_key).await
@@ -469,7 +469,7 @@ fn finish(text: String, stop_reason: &str) -> String {
             Some("(The model's answer was blocked by a content filter.)")
         }
         "model_context_window_exceeded" => {
-            Some("(The conversation is too long for the model; start a new one with /new.)")
+            Some("(The conversation is too long for the model; start a new one.)")
         }
         _ => None,
     };

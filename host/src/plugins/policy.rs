@@ -1,7 +1,8 @@
 //! Policy plugins: guardrails that see every tool call before it runs.
 //!
-//! Calling one policy lives here; [`super::chain`] runs them all, in order, for every tool
-//! call (validation after changes arrives with the built-in policies). Whatever goes wrong in a
+//! Calling one policy lives here: `check-call` before a tool call, `check-changes` after
+//! calls that may have changed the workspace, `guidance` for the system prompt.
+//! [`super::chain`] runs them all, in order, for every tool call. Whatever goes wrong in a
 //! policy — a trap, a timeout, a memory limit — is a **deny**: a broken guardrail must
 //! never let a call through.
 

@@ -91,7 +91,8 @@ impl ToolPlugin {
         &self.tools
     }
 
-    /// Runs tool number `index` (already validated input) in a fresh sandbox.
+    /// Runs the tool `name` of this plugin (its input already checked against its schema)
+    /// in a fresh sandbox.
     fn run(
         &self,
         name: &str,
@@ -188,10 +189,10 @@ impl ToolRegistry {
             .map(drop)
     }
 
-    /// Calls `tool` with `input` (a JSON text), without policies (see
-    /// [`super::chain`]). Blocks the thread: call it from a blocking thread, never from
-    /// the async executor.
-    pub fn call(&self, tool: &str, input: &str, context: &CallContext) -> ToolOutcome {
+    /// Calls `tool` with `input` (a JSON text), without policies and without the audit
+    /// log: only the chain may (see [`super::chain`]); everyone else calls through
+    /// [`super::PluginSet::call`]. Blocks the thread.
+    pub(crate) fn call(&self, tool: &str, input: &str, context: &CallContext) -> ToolOutcome {
         if let Err(message) = self.check_input(tool, input) {
             return ToolOutcome::Error(message);
         }

@@ -27,9 +27,7 @@ pub enum UserError {
     #[error("user {0} is not allowed to use this agent")]
     NotAllowed(String),
     /// A task of this user is running.
-    #[error(
-        "a task of user {0} is already running; wait for it to finish or cancel it with /cancel"
-    )]
+    #[error("a task of user {0} is already running; wait for it to finish")]
     Busy(String),
 }
 

@@ -12,7 +12,7 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-/// Bytes kept per stream and call.
+/// Bytes kept per call, stdout and stderr together (the rest is dropped).
 pub const CAPTURE_BYTES: usize = 64 * 1024;
 
 /// A clonable handle to one captured stream.

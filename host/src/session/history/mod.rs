@@ -41,7 +41,7 @@ pub trait HistoryStore: Send + Sync + 'static {
         user_key: &'a str,
         messages: &'a [Message],
     ) -> BoxFuture<'a, anyhow::Result<()>>;
-    /// Forgets the conversation (`/new`).
+    /// Forgets the conversation (the next task starts a new one).
     fn clear<'a>(&'a self, user_key: &'a str) -> BoxFuture<'a, anyhow::Result<()>>;
 }
 
