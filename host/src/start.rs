@@ -78,13 +78,17 @@ pub async fn agent(
     Agent::new(plugins, model, history, config.agent.clone())
 }
 
-/// `agent-host serve`: the AgentCore contract on `0.0.0.0:<port>` until SIGTERM.
-pub fn serve(config: Config) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// The multi-threaded tokio runtime `serve` and `run` work on.
+fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+        .context("cannot start the async runtime")
+}
+
+/// `agent-host serve`: the AgentCore contract on `0.0.0.0:<port>` until SIGTERM.
+pub fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    async_runtime()?.block_on(async move {
         // Loaded before serving so a broken plugin stops the host at start, not mid-task.
         let plugins = live_plugins(&config)?;
         {
@@ -128,11 +132,7 @@ pub fn run(
     new: bool,
     prompt: String,
 ) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    async_runtime()?.block_on(async move {
         let plugins = live_plugins(&config)?;
         // The person at the keyboard hears at once what is missing, in one line.
         let model = model(&config).await;
