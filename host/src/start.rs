@@ -110,6 +110,8 @@ pub fn serve(config: Config) -> anyhow::Result<ExitCode> {
             DeferredAgent::start(async move { agent(&config, plugins, model(&config).await).await })
         };
         let state = AppState::new(users, Arc::new(agent), settings);
+        // SIGTERM means "shut down gracefully" from before the port is open.
+        let stop = crate::server::termination_signal();
         let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
             .await
             .with_context(|| {
@@ -119,7 +121,7 @@ pub fn serve(config: Config) -> anyhow::Result<ExitCode> {
                 )
             })?;
         tracing::info!(port = config.port, "listening");
-        crate::server::serve(listener, state, crate::server::termination_signal()).await?;
+        crate::server::serve(listener, state, stop).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
