@@ -281,6 +281,8 @@ fn grep_vs_rg(setup: &Setup) {
 /// file recording what it read in the session state, which is persisted under a temp
 /// state dir as the agent's is. Only the call is timed, not the idle before it. The same
 /// calls with the state in memory, and without the policies, show where the time goes.
+/// The persistent state is flushed after each call, as the agent does at the end of a
+/// turn of one call; that flush (one atomic write and `fsync`) is timed apart.
 fn task_calls(setup: &Setup) {
     println!(
         "\n## a call the way a task makes them: Read of a new 200-line file after 100 ms idle, \
@@ -313,6 +315,7 @@ fn task_calls(setup: &Setup) {
         let context = CallContext::new(setup.workspace.clone(), Arc::new(session));
         let dir = setup.workspace.join(&name);
         std::fs::create_dir_all(&dir).unwrap();
+        let mut flushes = Vec::with_capacity(calls);
         let samples: Vec<Duration> = (0..calls)
             .map(|i| {
                 let file = dir.join(format!("f{i}.rs"));
@@ -327,6 +330,12 @@ fn task_calls(setup: &Setup) {
                     }
                 });
                 assert!(!outcome.is_error(), "{}", outcome.text());
+                if persistent {
+                    assert!(context.session().has_unsaved_changes());
+                    let (flushed, result) = time(|| context.session().flush());
+                    result.unwrap();
+                    flushes.push(flushed);
+                }
                 elapsed
             })
             .collect();
@@ -337,6 +346,14 @@ fn task_calls(setup: &Setup) {
             us(percentile(&samples, 99.0)),
             us(percentile(&samples, 0.0))
         );
+        if !flushes.is_empty() {
+            println!(
+                "  the flush at the end of each turn (one atomic write + fsync): median {}  p90 {}  p99 {}",
+                us(percentile(&flushes, 50.0)),
+                us(percentile(&flushes, 90.0)),
+                us(percentile(&flushes, 99.0)),
+            );
+        }
     }
 }
 
