@@ -7,9 +7,14 @@
 //! - one `Read` of a small file end to end (fresh instance + call + drop): median, p99;
 //! - the same `Read` behind a chain of 3 policies (the added latency per tool call);
 //! - `Grep` (literal and regex, files_with_matches) over a generated tree of 20,000 files
-//!   / ~200 MB against `rg -j1` on the same tree (when `rg` is installed).
+//!   / ~200 MB against `rg -j1` on the same tree (when `rg` is installed);
+//! - a call the way a task makes them: a `Read` (which records the read in session state)
+//!   through the built-in policies, on a fresh session persisted under a temp state dir as
+//!   the agent's is, after ~100 ms idle; only the call is timed.
 //!
-//! `BENCH_QUICK=1` shrinks iteration counts and the tree for a smoke run.
+//! `BENCH_QUICK=1` shrinks iteration counts and the tree for a smoke run. A word after
+//! `--` runs only the sections whose name contains it: `cold`, `call`, `policies`, `grep`,
+//! `task` (e.g. `cargo bench --bench plugins -- task`).
 
 mod common;
 
@@ -22,17 +27,88 @@ use std::time::{Duration, Instant};
 use agent_host::plugins::SessionState;
 use agent_host::plugins::{CallContext, PluginRuntime, PluginSet};
 
+/// What every section needs: the built-in plugins loaded from a warm cache and a
+/// workspace with a 200-line file.
+struct Setup {
+    quick: bool,
+    plugins_dir: PathBuf,
+    scratch: tempfile::TempDir,
+    runtime: Arc<PluginRuntime>,
+    set: PluginSet,
+    /// The built-in tools without the policies.
+    tools: PluginSet,
+    workspace: PathBuf,
+    /// `{"file_path": <the 200-line file>}`.
+    input: String,
+}
+
 fn main() {
     let quick = std::env::var_os("BENCH_QUICK").is_some();
+    // `cargo bench` passes `--bench`; the first other word picks the sections.
+    let filter = std::env::args()
+        .skip(1)
+        .find(|arg| !arg.starts_with('-'))
+        .unwrap_or_default();
+    let wanted = |section: &str| section.contains(filter.as_str());
     let plugins_dir = agent_host::plugins::builtin_plugins_dir().expect("built-in plugins built");
     let scratch = tempfile::tempdir().expect("scratch dir");
-
-    println!("## cold start");
     let cache = scratch.path().join("cache");
-    let (compile, _) = time(|| load(&plugins_dir, &cache));
+    if wanted("cold") {
+        cold_start(quick, &plugins_dir, &cache, scratch.path());
+    }
+    let runtime = Arc::new(PluginRuntime::new(Some(cache.clone())).unwrap());
+    let set = PluginSet::load_dir(&runtime, &plugins_dir, &Default::default()).unwrap();
+    // The same tools with the policies turned off: a call through it is the tool alone
+    // (the registry's own call, which skips policies, is not public).
+    let no_policies: agent_host::plugins::PluginSettings = toml::from_str(
+        "[policy-commands]\nenabled = false\n[policy-files]\nenabled = false\n\
+         [policy-validate]\nenabled = false\n",
+    )
+    .unwrap();
+    let tools = PluginSet::load_dir(&runtime, &plugins_dir, &no_policies).unwrap();
+    assert!(tools.policies().is_empty());
+    let workspace = scratch.path().join("ws");
+    std::fs::create_dir_all(&workspace).unwrap();
+    let workspace = workspace.canonicalize().unwrap();
+    let file = workspace.join("small.rs");
+    std::fs::write(&file, two_hundred_lines()).unwrap();
+    let input = format!(r#"{{"file_path":"{}"}}"#, file.display());
+    let setup = Setup {
+        quick,
+        plugins_dir,
+        scratch,
+        runtime,
+        set,
+        tools,
+        workspace,
+        input,
+    };
+    if wanted("call") || wanted("policies") {
+        let samples = one_call(&setup);
+        if wanted("policies") {
+            policy_chain(&setup, &samples);
+        }
+    }
+    if wanted("grep") {
+        grep_vs_rg(&setup);
+    }
+    if wanted("task") {
+        task_calls(&setup);
+    }
+}
+
+fn two_hundred_lines() -> String {
+    (0..200)
+        .map(|i| format!("fn line_{i}() {{ println!(\"{i}\"); }}\n"))
+        .collect()
+}
+
+fn cold_start(quick: bool, plugins_dir: &Path, cache: &Path, scratch: &Path) {
+    println!("## cold start");
+    let (compile, _) = time(|| load(plugins_dir, cache));
     println!("first start, compiling every plugin:     {}", ms(compile));
     let cached: Vec<Duration> = (0..if quick { 3 } else { 20 })
-        .map(|_| time(|| load(&plugins_dir, &cache)).0)
+        .map(|_| time(|| load(plugins_dir, cache)).0)
         .collect();
     println!(
         "start with the precompiled cache (median of {}): {}",
@@ -45,8 +121,8 @@ fn main() {
             time(|| {
                 let status = Command::new(binary)
                     .args(["tools", "list", "--json"])
-                    .env("AGENT_HOST_STATE_DIR", scratch.path())
-                    .env("AGENT_HOST_PLUGINS_DIR", &plugins_dir)
+                    .env("AGENT_HOST_STATE_DIR", scratch)
+                    .env("AGENT_HOST_PLUGINS_DIR", plugins_dir)
                     .stdout(std::process::Stdio::null())
                     .status()
                     .expect("run agent-host");
@@ -59,27 +135,20 @@ fn main() {
         "`agent-host tools list` process, cached (median): {}",
         ms(percentile(&process, 50.0))
     );
+}
 
+/// One `Read` in a hot loop (in-memory state); returns the samples.
+fn one_call(setup: &Setup) -> Vec<Duration> {
     println!("\n## one tool call: Read of a 200-line file (fresh instance each call)");
-    let runtime = Arc::new(PluginRuntime::new(Some(cache.clone())).unwrap());
-    let set = PluginSet::load_dir(&runtime, &plugins_dir, &Default::default()).unwrap();
-    let workspace = scratch.path().join("ws");
-    std::fs::create_dir_all(&workspace).unwrap();
-    let workspace = workspace.canonicalize().unwrap();
-    let file = workspace.join("small.rs");
-    let text: String = (0..200)
-        .map(|i| format!("fn line_{i}() {{ println!(\"{i}\"); }}\n"))
-        .collect();
-    std::fs::write(&file, text).unwrap();
-    let context = CallContext::new(workspace.clone(), Arc::new(SessionState::in_memory()));
-    let input = format!(r#"{{"file_path":"{}"}}"#, file.display());
-    let iterations = if quick { 200 } else { 5000 };
+    let Setup { tools, input, .. } = setup;
+    let context = CallContext::new(setup.workspace.clone(), Arc::new(SessionState::in_memory()));
+    let iterations = if setup.quick { 200 } else { 5000 };
     for _ in 0..100 {
-        set.call("Read", &input, &context);
+        tools.call("Read", input, &context);
     }
     let samples: Vec<Duration> = (0..iterations)
         .map(|_| {
-            let (elapsed, outcome) = time(|| set.call("Read", &input, &context).outcome);
+            let (elapsed, outcome) = time(|| tools.call("Read", input, &context).outcome);
             assert!(!outcome.is_error(), "{}", outcome.text());
             elapsed
         })
@@ -94,7 +163,7 @@ fn main() {
     // The runtime's share: the same fresh instance + call + drop around a tool that does
     // nothing (the test-only hostile plugin's `Giant` with an empty result).
     let testing = PathBuf::from(agent_host::plugins::TESTING_PLUGINS_DIR);
-    let testing = PluginSet::load_dir(&runtime, &testing, &Default::default()).unwrap();
+    let testing = PluginSet::load_dir(&setup.runtime, &testing, &Default::default()).unwrap();
     let empty: Vec<Duration> = (0..iterations)
         .map(|_| time(|| testing.call("Giant", r#"{"kb":0}"#, &context).outcome).0)
         .collect();
@@ -103,9 +172,18 @@ fn main() {
         us(percentile(&empty, 50.0)),
         us(percentile(&empty, 99.0))
     );
+    samples
+}
 
+/// The same `Read` behind 3 copies of the example policy.
+fn policy_chain(setup: &Setup, samples: &[Duration]) {
     println!("\n## the policy chain: the same Read behind 3 policies");
-    let guarded_dir = scratch.path().join("guarded");
+    let Setup {
+        plugins_dir, input, ..
+    } = setup;
+    let context = CallContext::new(setup.workspace.clone(), Arc::new(SessionState::in_memory()));
+    let iterations = if setup.quick { 200 } else { 5000 };
+    let guarded_dir = setup.scratch.path().join("guarded");
     std::fs::create_dir_all(&guarded_dir).unwrap();
     std::fs::copy(
         plugins_dir.join("files.wasm"),
@@ -132,25 +210,28 @@ fn main() {
         )
         .unwrap();
     }
-    let guarded = PluginSet::load_dir(&runtime, &guarded_dir, &Default::default()).unwrap();
+    let guarded = PluginSet::load_dir(&setup.runtime, &guarded_dir, &Default::default()).unwrap();
     assert_eq!(guarded.policies().len(), 3);
     let chained: Vec<Duration> = (0..iterations)
         .map(|_| {
-            let (elapsed, checked) = time(|| guarded.call("Read", &input, &context));
+            let (elapsed, checked) = time(|| guarded.call("Read", input, &context));
             assert!(checked.ran && !checked.outcome.is_error());
             elapsed
         })
         .collect();
-    let added = percentile(&chained, 50.0).saturating_sub(percentile(&samples, 50.0));
+    let added = percentile(&chained, 50.0).saturating_sub(percentile(samples, 50.0));
     println!(
         "{iterations} calls: median {}  p99 {}  (+{} for 3 policies)",
         us(percentile(&chained, 50.0)),
         us(percentile(&chained, 99.0)),
         us(added)
     );
+}
 
+fn grep_vs_rg(setup: &Setup) {
     println!("\n## Grep over a generated tree vs rg -j1");
-    let (files, per_file) = if quick {
+    let tools = &setup.tools;
+    let (files, per_file) = if setup.quick {
         (2_000, 10_000)
     } else {
         (20_000, 10_500)
@@ -171,7 +252,7 @@ fn main() {
     ] {
         let grep = |_: ()| {
             let input = serde_json::json!({"pattern": pattern, "output_mode": "files_with_matches", "head_limit": 100000});
-            let outcome = set.call("Grep", &input.to_string(), &context).outcome;
+            let outcome = tools.call("Grep", &input.to_string(), &context).outcome;
             assert!(!outcome.is_error(), "{}", outcome.text());
             outcome
                 .text()
@@ -203,6 +284,87 @@ fn main() {
             );
         } else {
             println!("  (rg not installed: `apt-get install ripgrep` to compare)");
+        }
+    }
+}
+
+/// Calls made the way a task makes them: one at a time with the model thinking in
+/// between (100 ms idle here, so caches cool as they do in a task), each `Read` of a new
+/// file recording what it read in the session state, which is persisted under a temp
+/// state dir as the agent's is. Only the call is timed, not the idle before it. The same
+/// calls with the state in memory, and without the policies, show where the time goes.
+/// The persistent state is flushed after each call, as the agent does at the end of a
+/// turn of one call; that flush (one atomic write and `fsync`) is timed apart.
+fn task_calls(setup: &Setup) {
+    println!(
+        "\n## a call the way a task makes them: Read of a new 200-line file after 100 ms idle, \
+         recorded in the session state"
+    );
+    let calls = if setup.quick { 20 } else { 100 };
+    let idle = Duration::from_millis(100);
+    let text = two_hundred_lines();
+    for (policies, persistent) in [(true, true), (true, false), (false, true), (false, false)] {
+        let label = format!(
+            "{}, {}",
+            if policies {
+                "through the built-in policies"
+            } else {
+                "the tool alone               "
+            },
+            if persistent {
+                "persistent state"
+            } else {
+                "state in memory "
+            },
+        );
+        let name = format!("task-{policies}-{persistent}");
+        let session = if persistent {
+            // As the agent opens a user's state: `<state_dir>/sessions/<user>/plugin-state.json`.
+            SessionState::open(&setup.scratch.path().join(&name), "bench-user").unwrap()
+        } else {
+            SessionState::in_memory()
+        };
+        let context = CallContext::new(setup.workspace.clone(), Arc::new(session));
+        let dir = setup.workspace.join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut flushes = Vec::with_capacity(calls);
+        let samples: Vec<Duration> = (0..calls)
+            .map(|i| {
+                let file = dir.join(format!("f{i}.rs"));
+                std::fs::write(&file, &text).unwrap();
+                let input = format!(r#"{{"file_path":"{}"}}"#, file.display());
+                std::thread::sleep(idle);
+                let (elapsed, outcome) = time(|| {
+                    if policies {
+                        setup.set.call("Read", &input, &context).outcome
+                    } else {
+                        setup.tools.call("Read", &input, &context).outcome
+                    }
+                });
+                assert!(!outcome.is_error(), "{}", outcome.text());
+                if persistent {
+                    assert!(context.session().has_unsaved_changes());
+                    let (flushed, result) = time(|| context.session().flush());
+                    result.unwrap();
+                    flushes.push(flushed);
+                }
+                elapsed
+            })
+            .collect();
+        println!(
+            "{label}, {calls} calls: median {}  p90 {}  p99 {}  min {}",
+            us(percentile(&samples, 50.0)),
+            us(percentile(&samples, 90.0)),
+            us(percentile(&samples, 99.0)),
+            us(percentile(&samples, 0.0))
+        );
+        if !flushes.is_empty() {
+            println!(
+                "  the flush at the end of each turn (one atomic write + fsync): median {}  p90 {}  p99 {}",
+                us(percentile(&flushes, 50.0)),
+                us(percentile(&flushes, 90.0)),
+                us(percentile(&flushes, 99.0)),
+            );
         }
     }
 }

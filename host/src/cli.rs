@@ -281,9 +281,11 @@ fn tools_call(
     };
     let session = start::session_state(config, &session_name(session, &workspace)?)?;
     let plugins = start::plugin_set(config)?;
-    let context = CallContext::new(workspace, session).with_user("cli");
+    let context = CallContext::new(workspace, session.clone()).with_user("cli");
     // The configured policies decide exactly as they do for the agent.
     let outcome = plugins.call(tool, &input, &context).outcome;
+    // One call is this process's whole turn: what it set is written before it exits.
+    session.flush()?;
     print_all(&format!("{}\n", outcome.text()))?;
     Ok(match outcome {
         ToolOutcome::Success(_) => ExitCode::SUCCESS,

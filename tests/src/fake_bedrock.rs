@@ -270,6 +270,19 @@ impl FakeBedrock {
     pub fn push(&self, step: Step) {
         self.state.lock().script.push_back(step);
     }
+
+    /// Waits until `count` requests have arrived (recorded, whatever their step does
+    /// next): a point in the agent's loop a test can act at without polling.
+    pub async fn wait_for_requests(&self, count: usize) {
+        loop {
+            // Made before the check, so an arrival between the two still wakes it.
+            let arrived = self.state.arrived.notified();
+            if self.state.lock().requests.len() >= count {
+                return;
+            }
+            arrived.await;
+        }
+    }
 }
 
 impl Drop for FakeBedrock {
@@ -280,7 +293,11 @@ impl Drop for FakeBedrock {
 
 /// The script and the record, shared by the handle and the handlers.
 #[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Script>>);
+struct Shared {
+    script: Arc<Mutex<Script>>,
+    /// Woken at every recorded request.
+    arrived: Arc<tokio::sync::Notify>,
+}
 
 #[derive(Default)]
 struct Script {
@@ -291,7 +308,7 @@ struct Script {
 impl Shared {
     /// Locks the state; a test that panicked while holding it leaves it usable.
     fn lock(&self) -> MutexGuard<'_, Script> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.script.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records the request and takes its step. A body that is not JSON gets a
@@ -309,6 +326,7 @@ impl Shared {
             },
             raw: String::from_utf8_lossy(body).into_owned(),
         });
+        self.arrived.notify_waiters();
         if let Err(err) = parsed {
             let message = format!("fake bedrock: the request body is not JSON: {err}");
             return Step::error(400, "ValidationException", &message);

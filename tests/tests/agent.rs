@@ -595,8 +595,10 @@ async fn without_credentials_the_first_task_fails_at_once_and_nothing_was_resolv
     );
 }
 
+/// A job of `user` for `prompt` in `workspace`, cancelled through `cancel`.
 fn job(
     user: &str,
+    prompt: &str,
     workspace: &Path,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> agent_host::agent::Job {
@@ -604,7 +606,7 @@ fn job(
         task_id: user.into(),
         user_key: user.into(),
         session_id: None,
-        prompt: "hello".into(),
+        prompt: prompt.into(),
         workspace: workspace.to_path_buf(),
         cancel: cancel.clone(),
         progress: agent_host::agent::Progress::discard(),
@@ -636,20 +638,15 @@ async fn idle_users_are_evicted_from_memory_but_never_a_running_one() {
 
     let cancel_b = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn({
-        let (agent, job) = (agent.clone(), job("b", &workspace, &cancel_b));
+        let (agent, job) = (agent.clone(), job("b", "hello", &workspace, &cancel_b));
         async move { agent.run(job).await }
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fake.requests().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "user b's task never asked the model"
-        );
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let never = tokio_util::sync::CancellationToken::new();
-    let answer = agent.run(job("a", &workspace, &never)).await.unwrap();
+    never.reached().await;
+    let no_cancel = tokio_util::sync::CancellationToken::new();
+    let answer = agent
+        .run(job("a", "hello", &workspace, &no_cancel))
+        .await
+        .unwrap();
     assert_eq!(answer.text, "a's answer");
     assert_eq!(
         agent.users_in_memory(),
@@ -1074,4 +1071,103 @@ async fn repeated_validation_failures_stop_the_task_and_say_why() {
     assert!(answer.contains("FAILED: add(2, 3) != 5"), "{answer}");
     assert_eq!(fake.requests().len(), 2, "no model turn after the limit");
     assert_eq!(host.ping().await, "Healthy");
+}
+
+#[tokio::test]
+async fn plugin_state_set_in_a_turn_is_on_disk_when_the_turns_calls_end() {
+    let root = tempfile::tempdir().unwrap();
+    let workspace = root.path().join("ws");
+    std::fs::create_dir_all(workspace.join("sub")).unwrap();
+    let workspace = workspace.canonicalize().unwrap();
+    let notes = workspace.join("notes.txt");
+    std::fs::write(&notes, "one\n").unwrap();
+    let notes = notes.display().to_string();
+    let thinking = Gate::new();
+    let fake = FakeBedrock::start(vec![
+        // Turn 1: two plugins set session state (the file read, the shell's directory).
+        Step::Reply(Turn::tool_uses(vec![
+            ("r1", "Read", json!({"file_path": notes})),
+            ("b1", "Bash", json!({"command": "cd sub"})),
+        ])),
+        // Turn 2: the model "thinks" until the test has looked and cancels.
+        Step::Gate {
+            gate: thinking.clone(),
+            then: Turn::text("too late"),
+        },
+    ])
+    .await;
+    let state_dir = root.path().join("state");
+    let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.path().join("history")));
+    let agent = Agent::new(
+        Arc::new(LivePlugins::fixed(builtin_plugins().clone())),
+        model(&fake, true),
+        history.clone(),
+        AgentSettings::new(state_dir.clone()),
+    )
+    .unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(agent.run(job(USER, "read my notes", &workspace, &cancel)));
+
+    // The second model request means turn 1's calls have ended; the task is now mid-turn,
+    // so what is on disk is exactly what a host killed at this point would restart with.
+    fake.wait_for_requests(2).await;
+    let file = state_dir
+        .join("sessions")
+        .join(USER)
+        .join("plugin-state.json");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(
+        saved["files"].get(format!("read:{notes}")).is_some(),
+        "the read is recorded: {saved:#}"
+    );
+    assert_eq!(
+        saved["bash"]["cwd"]
+            .as_str()
+            .and_then(|cwd| serde_json::from_str::<String>(cwd).ok()),
+        Some(workspace.join("sub").display().to_string()),
+        "{saved:#}"
+    );
+    cancel.cancel();
+    let error = running.await.unwrap().unwrap_err();
+    assert!(format!("{error:#}").contains("cancelled"), "{error:#}");
+
+    // A new host on the same state dir: the file counts as read, so it may be edited
+    // without reading it again.
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::tool_use(
+            "e1",
+            "Edit",
+            json!({"file_path": notes, "old_string": "one", "new_string": "two"}),
+        )),
+        Step::Reply(Turn::text("edited")),
+    ])
+    .await;
+    let agent = Agent::new(
+        Arc::new(LivePlugins::fixed(builtin_plugins().clone())),
+        model(&fake, true),
+        history,
+        AgentSettings::new(state_dir),
+    )
+    .unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let answer = agent
+        .run(job(USER, "now edit them", &workspace, &cancel))
+        .await
+        .unwrap();
+    assert_eq!(answer.text, "edited");
+    let last = fake.requests()[1].body["messages"].clone();
+    let edit_result = last
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["content"].as_array())
+        .flatten()
+        .find(|b| b["toolResult"]["toolUseId"] == "e1")
+        .unwrap()
+        .clone();
+    assert_ne!(
+        edit_result["toolResult"]["status"], "error",
+        "{edit_result:#}"
+    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "two\n");
 }

@@ -4,7 +4,9 @@
 //! results → model turn ... until the model ends its turn, the turn limit is reached, or
 //! the task is cancelled. Every message is written through to the history store as soon
 //! as it exists, so a recycled microVM or a crash loses nothing; the conversation stays
-//! valid for Bedrock at every step (see [`conversation`]).
+//! valid for Bedrock at every step (see [`conversation`]). The plugins' session state is
+//! written once per model turn, after the turn's results are saved, and when the task
+//! ends (see [`crate::plugins::SessionState`] for the crash guarantee).
 
 mod changes;
 pub mod conversation;
@@ -138,12 +140,20 @@ impl JobRunner for Agent {
 impl Inner {
     async fn run(self: Arc<Self>, job: Job) -> anyhow::Result<Answer> {
         self.evict_idle_users();
+        let session = self.session_state(&job.user_key)?;
+        // The last resort for a task that panics or is dropped mid-turn (a no-op when the
+        // flushes below ran): the guarantee rests on those.
+        let flush_on_drop = FlushOnDrop(session.clone());
         let mut conversation = self.take_conversation(&job.user_key).await?;
-        let result = self.work(&job, &mut conversation).await;
-        // Whatever happened, the stored conversation stays valid and complete.
+        let result = self.work(&job, &mut conversation, &session).await;
+        // Whatever happened, the stored conversation stays valid and complete...
         conversation.answer_dangling_tool_uses();
         let saved = self.save(&job.user_key, &mut conversation).await;
+        // ... and the plugin state is written, however the task ended.
+        flush_session(&session).await;
         lock(&self.conversations).insert(job.user_key.clone(), (conversation, Instant::now()));
+        // Let go of the state before evicting, so an idle limit of zero frees it now.
+        drop((flush_on_drop, session));
         self.evict_idle_users();
         let (answer, usage) = result?;
         saved?;
@@ -166,10 +176,10 @@ impl Inner {
         &self,
         job: &Job,
         conversation: &mut Conversation,
+        session: &Arc<SessionState>,
     ) -> anyhow::Result<(String, Usage)> {
-        let session = self.session_state(&job.user_key)?;
         let (stop, _watcher) = cancel_flag(job);
-        let context = CallContext::new(job.workspace.clone(), session)
+        let context = CallContext::new(job.workspace.clone(), session.clone())
             .with_cancel(stop)
             .with_user(&job.user_key);
         let system = self
@@ -244,6 +254,11 @@ impl Inner {
             }
             conversation.push_user_blocks(results);
             self.save(&job.user_key, conversation).await?;
+            // The turn's calls have ended: what they set in the session state is written,
+            // once for the whole batch. After the history, so a crash between the two
+            // leaves the state behind what the model was told (a file it read must be
+            // read again before an edit), never ahead of it.
+            flush_session(session).await;
             if job.cancel.is_cancelled() {
                 anyhow::bail!("the task was cancelled");
             }
@@ -425,6 +440,35 @@ impl Inner {
         let keep = |used: &Instant| used.elapsed() < self.settings.idle_user_evict;
         lock(&self.conversations).retain(|_, (_, put_back)| keep(put_back));
         lock(&self.sessions).retain(|_, (state, used)| Arc::strong_count(state) > 1 || keep(used));
+    }
+}
+
+/// Writes the changes in `session` (off the executor: it `fsync`s). A failure is logged and
+/// the changes stay pending for the next flush; the task goes on with the state in memory.
+async fn flush_session(session: &Arc<SessionState>) {
+    if !session.has_unsaved_changes() {
+        return;
+    }
+    let state = session.clone();
+    match tokio::task::spawn_blocking(move || state.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!("plugin session state not saved, kept for the next turn: {error:#}");
+        }
+        Err(error) => tracing::warn!("plugin session state not saved: {error}"),
+    }
+}
+
+/// Flushes a session's state when dropped (see [`Inner::run`]).
+struct FlushOnDrop(Arc<SessionState>);
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        if self.0.has_unsaved_changes()
+            && let Err(error) = self.0.flush()
+        {
+            tracing::warn!("plugin session state not saved: {error:#}");
+        }
     }
 }
 

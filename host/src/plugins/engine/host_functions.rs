@@ -74,10 +74,8 @@ impl session_state::Host for CallState {
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<()> {
-        if let Some(session) = &self.session
-            && let Err(error) = session.delete(&self.identity.name, &key)
-        {
-            tracing::warn!(plugin = %self.identity.name, "cannot save session state: {error:#}");
+        if let Some(session) = &self.session {
+            session.delete(&self.identity.name, &key);
         }
         Ok(())
     }
