@@ -49,9 +49,10 @@
 mod paths;
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use agent_plugin_sdk::serde_json::{self, Map, Value};
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 pub use paths::{Target, target};
 
@@ -73,12 +74,16 @@ const KEYS: &[&str] = &[
     "max_write_bytes",
 ];
 
-/// A list of globs under one configuration key.
+/// A list of globs under one configuration key. Each glob is checked when the
+/// configuration loads; the matcher is built on first use, so a call compiles only the
+/// lists it needs (a fresh instance serves each call, and building a matcher is most of
+/// this policy's cost: a `Read` never needs the write lists).
 #[derive(Debug, Clone)]
 struct Globs {
     key: &'static str,
     globs: Vec<String>,
-    set: GlobSet,
+    parsed: Vec<Glob>,
+    set: OnceLock<Result<GlobSet, String>>,
 }
 
 impl Globs {
@@ -101,29 +106,46 @@ impl Globs {
                 .collect::<Result<_, _>>()?,
             Some(other) => return Err(format!("`{key}` must be a list of globs, got {other}")),
         };
-        let mut builder = GlobSetBuilder::new();
-        for (index, glob) in globs.iter().enumerate() {
-            let compiled = GlobBuilder::new(glob)
-                .literal_separator(true)
-                .backslash_escape(true)
-                .build()
-                .map_err(|error| {
-                    format!("`{key}[{index}]` {glob:?} is not a valid glob: {error}")
-                })?;
-            builder.add(compiled);
-        }
-        let set = builder
-            .build()
-            .map_err(|error| format!("`{key}` could not be compiled: {error}"))?;
-        Ok(Globs { key, globs, set })
+        let parsed = globs
+            .iter()
+            .enumerate()
+            .map(|(index, glob)| {
+                GlobBuilder::new(glob)
+                    .literal_separator(true)
+                    .backslash_escape(true)
+                    .build()
+                    .map_err(|error| {
+                        format!("`{key}[{index}]` {glob:?} is not a valid glob: {error}")
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Globs {
+            key,
+            globs,
+            parsed,
+            set: OnceLock::new(),
+        })
     }
 
-    /// The first glob matching `path`.
-    fn first_match(&self, path: &str) -> Option<&str> {
-        self.set
+    /// The first glob matching `path`; an error when the list cannot be compiled (the
+    /// call is then denied, naming the key).
+    fn first_match(&self, path: &str) -> Result<Option<&str>, String> {
+        let set = self.set.get_or_init(|| {
+            let mut builder = GlobSetBuilder::new();
+            for glob in &self.parsed {
+                builder.add(glob.clone());
+            }
+            builder
+                .build()
+                .map_err(|error| format!("`{}` could not be compiled: {error}", self.key))
+        });
+        let set = set
+            .as_ref()
+            .map_err(|problem| agent_plugin_sdk::policy::misconfigured(NAME, problem))?;
+        Ok(set
             .matches(path)
             .first()
-            .map(|&index| self.globs[index].as_str())
+            .map(|&index| self.globs[index].as_str()))
     }
 
     fn quoted(&self) -> String {
@@ -246,10 +268,10 @@ impl Config {
         };
         for form in target.forms() {
             let shown = target.show(form);
-            if let Some(glob) = rules.deny.first_match(form) {
+            if let Some(glob) = rules.deny.first_match(form)? {
                 return Err(denied(verb, &shown, rules, glob));
             }
-            if rules.allow.first_match(form).is_none() {
+            if rules.allow.first_match(form)?.is_none() {
                 return Err(not_allowed(verb, &shown, rules));
             }
         }
@@ -271,15 +293,15 @@ impl Config {
             let shown = target.show(form);
             let child = join(form, PROBE);
             let grandchild = join(&child, PROBE);
-            if let Some(glob) = rules
-                .deny
-                .first_match(form)
-                .or_else(|| rules.deny.first_match(&child))
-            {
+            let denied_by = match rules.deny.first_match(form)? {
+                Some(glob) => Some(glob),
+                None => rules.deny.first_match(&child)?,
+            };
+            if let Some(glob) = denied_by {
                 return Err(denied(verb, &shown, rules, glob));
             }
-            if rules.allow.first_match(&child).is_none()
-                || rules.allow.first_match(&grandchild).is_none()
+            if rules.allow.first_match(&child)?.is_none()
+                || rules.allow.first_match(&grandchild)?.is_none()
             {
                 return Err(format!(
                     "{verb} {shown} is not allowed by {NAME}: only these paths may be read \
