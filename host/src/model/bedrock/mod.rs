@@ -35,6 +35,19 @@ use self::request::{Conversions, system_blocks};
 use self::stream::{Assembler, from_sdk_message, usage_of};
 use crate::model::{ModelError, ModelTurn, Request};
 
+/// `builder` (of `Converse` or `ConverseStream`: the SDK gives their builders no common
+/// trait) with the model, the prepared request and the inference settings.
+macro_rules! with_request {
+    ($builder:expr, $model:expr, $request:expr) => {
+        $builder
+            .model_id(&$model.settings.model_id)
+            .set_system(Some($request.system.clone()))
+            .set_messages(Some($request.messages.clone()))
+            .set_tool_config($request.tools.clone())
+            .inference_config($model.inference())
+    };
+}
+
 /// One request in Bedrock's shape.
 struct Prepared {
     system: Vec<SystemContentBlock>,
@@ -206,15 +219,7 @@ impl BedrockModel {
         request: &Prepared,
         cancel: &CancellationToken,
     ) -> Result<ModelTurn, Failure> {
-        let send = self
-            .client
-            .converse()
-            .model_id(&self.settings.model_id)
-            .set_system(Some(request.system.clone()))
-            .set_messages(Some(request.messages.clone()))
-            .set_tool_config(request.tools.clone())
-            .inference_config(self.inference())
-            .send();
+        let send = with_request!(self.client.converse(), self, request).send();
         let output = self
             .bounded(send, cancel)
             .await?
@@ -240,15 +245,7 @@ impl BedrockModel {
         on_text: &(dyn Fn(&str) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<ModelTurn, Failure> {
-        let send = self
-            .client
-            .converse_stream()
-            .model_id(&self.settings.model_id)
-            .set_system(Some(request.system.clone()))
-            .set_messages(Some(request.messages.clone()))
-            .set_tool_config(request.tools.clone())
-            .inference_config(self.inference())
-            .send();
+        let send = with_request!(self.client.converse_stream(), self, request).send();
         let mut output = self
             .bounded(send, cancel)
             .await?
