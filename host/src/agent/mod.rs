@@ -430,9 +430,7 @@ impl Inner {
         sessions.insert(user_key.to_string(), (state.clone(), Instant::now()));
         Ok(state)
     }
-}
 
-impl Inner {
     /// Drops from memory what users idle for longer than `idle_user_evict` left there (it
     /// is all on disk). A running task holds its conversation outside the map and its
     /// session state in an `Arc`, so neither is touched while it runs.
@@ -450,12 +448,8 @@ async fn flush_session(session: &Arc<SessionState>) {
         return;
     }
     let state = session.clone();
-    match tokio::task::spawn_blocking(move || state.flush()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            tracing::warn!("plugin session state not saved, kept for the next turn: {error:#}");
-        }
-        Err(error) => tracing::warn!("plugin session state not saved: {error}"),
+    if let Err(error) = tokio::task::spawn_blocking(move || state.flush_or_warn()).await {
+        tracing::warn!("plugin session state not saved: {error}");
     }
 }
 
@@ -464,11 +458,7 @@ struct FlushOnDrop(Arc<SessionState>);
 
 impl Drop for FlushOnDrop {
     fn drop(&mut self) {
-        if self.0.has_unsaved_changes()
-            && let Err(error) = self.0.flush()
-        {
-            tracing::warn!("plugin session state not saved: {error:#}");
-        }
+        self.0.flush_or_warn();
     }
 }
 

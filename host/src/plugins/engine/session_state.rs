@@ -216,6 +216,16 @@ impl SessionState {
         written
     }
 
+    /// [`Self::flush`] for owners with nobody to hand an error to (a task's end, a drop):
+    /// a failure is logged, and the changes stay pending for the next flush.
+    pub fn flush_or_warn(&self) {
+        if self.has_unsaved_changes()
+            && let Err(error) = self.flush()
+        {
+            tracing::warn!("plugin session state not saved, kept for the next flush: {error:#}");
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
         // A poisoned lock only means another call panicked mid-update of a map of strings;
         // the map itself is still consistent.
@@ -229,11 +239,7 @@ impl Drop for SessionState {
     /// The last resort for an owner that did not reach its flush point (a panic): the
     /// guarantee rests on the explicit flushes, not on this.
     fn drop(&mut self) {
-        if self.has_unsaved_changes()
-            && let Err(error) = self.flush()
-        {
-            tracing::warn!("session state changes are lost: {error:#}");
-        }
+        self.flush_or_warn();
     }
 }
 
