@@ -4,6 +4,7 @@
 use aws_credential_types::provider::error::CredentialsError;
 
 use crate::model::ModelError;
+use crate::shared::error_chain;
 
 /// What the person at the keyboard reads when no AWS credentials were found.
 pub const NO_CREDENTIALS: &str = "no AWS credentials were found: set AWS_PROFILE to a \
@@ -93,20 +94,8 @@ pub fn missing_configuration(error: &(dyn std::error::Error + 'static)) -> Optio
 pub fn credentials_missing(error: &CredentialsError) -> ModelError {
     ModelError::NotConfigured(format!(
         "{NO_CREDENTIALS} (the AWS credential chain said: {})",
-        chain(error)
+        error_chain(error)
     ))
-}
-
-/// An error and its causes on one line (the AWS SDK's messages may span several).
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

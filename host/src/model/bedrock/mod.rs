@@ -30,10 +30,11 @@ use aws_sdk_bedrockruntime::types::{
 };
 use tokio_util::sync::CancellationToken;
 
-use self::errors::{chain, from_code, missing_configuration};
+use self::errors::{from_code, missing_configuration};
 use self::request::{Conversions, system_blocks};
 use self::stream::{Assembler, from_sdk_message, usage_of};
 use crate::model::{ModelError, ModelTurn, Request};
+use crate::shared::error_chain;
 
 /// `builder` (of `Converse` or `ConverseStream`: the SDK gives their builders no common
 /// trait) with the model, the prepared request and the inference settings.
@@ -271,7 +272,7 @@ impl BedrockModel {
                         }
                         None => ModelError::Transient(format!(
                             "the model's response stream was malformed: {}",
-                            chain(&error)
+                            error_chain(&error)
                         )),
                     };
                     return Err(Failure::mid(error));
@@ -318,13 +319,16 @@ impl BedrockModel {
             }
             SdkError::ServiceError(_) => ModelError::Transient(format!(
                 "Bedrock sent a response that could not be read: {}",
-                chain(&error)
+                error_chain(&error)
             )),
             SdkError::ConstructionFailure(_) => ModelError::InvalidRequest(format!(
                 "the Bedrock request could not be built: {}",
-                chain(&error)
+                error_chain(&error)
             )),
-            _ => ModelError::Transient(format!("the request to Bedrock failed: {}", chain(&error))),
+            _ => ModelError::Transient(format!(
+                "the request to Bedrock failed: {}",
+                error_chain(&error)
+            )),
         })
     }
 }

@@ -16,6 +16,7 @@ use futures_util::future::BoxFuture;
 
 use super::{HistoryStore, PerUser, decode_lines, encode_lines, stored_name};
 use crate::model::types::Message;
+use crate::shared::error_chain;
 
 /// What operators should check when S3 refuses.
 const CHECK: &str = "check the bucket name, that the host's credentials may s3:GetObject, \
@@ -156,7 +157,7 @@ impl S3History {
                 error.message().unwrap_or("no message")
             ),
             // Connection refused, timeouts, no credentials...: the causes say which.
-            _ => causes(&error),
+            _ => error_chain(&error),
         };
         match code.as_str() {
             // HeadBucket answers a bare 404 ("NotFound") for a missing bucket.
@@ -256,21 +257,6 @@ fn endpoint_overridden(shared: &aws_config::SdkConfig) -> bool {
         .profile("endpoint_url")
         .build()
         .is_ok_and(|key| service_config.load_config(key).is_some())
-}
-
-/// `error` and its causes in one line (the SDK's own errors say little at the top level).
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
