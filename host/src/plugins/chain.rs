@@ -135,7 +135,8 @@ pub fn call_with_policies(
         }
     }
     let policy_time = started.elapsed();
-    let outcome = tools.call(tool, &input, context);
+    // `input` passed the tool's schema above: at the start, or after the last rewrite.
+    let outcome = tools.call_checked(tool, &input, context);
     CheckedCall {
         outcome,
         decisions,

@@ -189,13 +189,16 @@ impl ToolRegistry {
             .map(drop)
     }
 
-    /// Calls `tool` with `input` (a JSON text), without policies and without the audit
-    /// log: only the chain may (see [`super::chain`]); everyone else calls through
+    /// Calls `tool` with `input` (a JSON text that passed [`Self::check_input`]), without
+    /// policies and without the audit log: only the chain does, having checked the input
+    /// and every rewrite of it (see [`super::chain`]); everyone else calls through
     /// [`super::PluginSet::call`]. Blocks the thread.
-    pub(crate) fn call(&self, tool: &str, input: &str, context: &CallContext) -> ToolOutcome {
-        if let Err(message) = self.check_input(tool, input) {
-            return ToolOutcome::Error(message);
-        }
+    pub(crate) fn call_checked(
+        &self,
+        tool: &str,
+        input: &str,
+        context: &CallContext,
+    ) -> ToolOutcome {
         let Some(plugin) = self.plugin_of(tool) else {
             return ToolOutcome::Error(format!(
                 "<tool_use_error>No such tool: {tool}</tool_use_error>"
