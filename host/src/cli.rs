@@ -55,6 +55,14 @@ enum Command {
         /// What the agent should do.
         prompt: String,
     },
+    /// The Telegram bot in local mode: polls Telegram for updates (`getUpdates`) instead
+    /// of receiving them from the relay, registers the command menu, and answers until
+    /// SIGTERM or Ctrl-C (running tasks get the shutdown grace period). Needs
+    /// `telegram_bot_token` and no webhook set for the bot.
+    Telegram {
+        #[command(subcommand)]
+        command: Option<TelegramCommand>,
+    },
     /// Inspect and call the loaded tools, as the agent would.
     #[command(subcommand)]
     Tools(ToolsCommand),
@@ -96,6 +104,14 @@ enum ToolsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum TelegramCommand {
+    /// Registers the bot's command menu with Telegram (`setMyCommands`) and exits. Run it
+    /// once per bot when deploying behind the relay (`serve` never calls Telegram at
+    /// start).
+    SetCommands,
+}
+
+#[derive(Debug, Subcommand)]
 enum PluginCommand {
     /// Says which world a component implements, what it asks for, or why it is refused.
     Check {
@@ -114,6 +130,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve { .. } => crate::logging::init_json("info"),
+        Command::Telegram { command: None } => crate::logging::init_text("info"),
         _ => crate::logging::init_text("warn"),
     }
     match run(cli) {
@@ -146,6 +163,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let user_key = session_name(session.as_deref(), &workspace)?;
             start::run(config, &workspace, user_key, new, prompt)
         }
+        Command::Telegram { command: None } => start::telegram(config),
+        Command::Telegram {
+            command: Some(TelegramCommand::SetCommands),
+        } => start::telegram_set_commands(config),
         Command::Tools(ToolsCommand::List { json }) => tools_list(&config, json),
         Command::Tools(ToolsCommand::Call {
             tool,

@@ -6,8 +6,9 @@
 //! - [`cli`] parses the command line, [`config`] reads the configuration, [`start`] builds
 //!   the parts from it, [`logging`] sets up the log;
 //! - a front end takes the user's request: [`server`] (AgentCore's `POST /invocations`)
-//!   or [`run`] (one task in a terminal). It claims the user's slot and hands the
-//!   [`agent`] a [`agent::Job`];
+//!   or [`run`] (one task in a terminal); Telegram updates, from the server or from
+//!   long polling, go on to the [`telegram`] dispatcher. It claims the user's slot and
+//!   hands the [`agent`] a [`agent::Job`];
 //! - the agent loads the user's conversation ([`session`]), asks the [`model`], and runs
 //!   the tool calls through the policies of the [`plugins`];
 //! - plugins run in their sandbox; the commands they start run confined by [`exec`];
@@ -27,3 +28,4 @@ pub mod server;
 pub mod session;
 pub mod shared;
 pub mod start;
+pub mod telegram;

@@ -1,5 +1,6 @@
 //! Starting the host's parts from its configuration: the plugin runtime and plugin set,
-//! the model and history clients, the agent, and the AgentCore server around it. The
+//! the model and history clients, the agent, and the front ends around it (the AgentCore
+//! server, the Telegram bot, the terminal). The
 //! command line ([`crate::cli`]) picks what to start; this module knows how.
 
 use std::path::Path;
@@ -8,13 +9,16 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::agent::{Agent, DeferredAgent};
+use crate::agent::launch::Launcher;
+use crate::agent::tasks::TaskRegistry;
+use crate::agent::{Agent, DeferredAgent, JobRunner};
 use crate::config::{Config, HistoryConfig};
 use crate::model::BedrockModel;
 use crate::plugins::{AuditLog, LivePlugins, PluginRuntime, PluginSet, SessionState};
 use crate::server::AppState;
 use crate::session::Users;
 use crate::session::history::{FileHistory, HistoryStore, S3History};
+use crate::telegram::{Bot, BotApi, Store};
 
 /// The plugin engine, with its compile cache and the command settings of `exec`.
 pub fn plugin_runtime(config: &Config) -> anyhow::Result<Arc<PluginRuntime>> {
@@ -78,6 +82,88 @@ pub async fn agent(
     Agent::new(plugins, model, history, config.agent.clone())
 }
 
+/// The users: their allow-list and workspaces.
+fn users(config: &Config) -> Arc<Users> {
+    if config.allowed_users.is_empty() {
+        tracing::warn!("allowed_users is empty: nobody may use the agent");
+    }
+    Arc::new(Users::new(
+        config.workspace_root.clone(),
+        config.allowed_users.clone(),
+    ))
+}
+
+/// What starts jobs on `runner` in the background.
+fn launcher(runner: Arc<dyn JobRunner>) -> Arc<Launcher> {
+    Arc::new(Launcher::new(runner, TaskRegistry::new()))
+}
+
+/// The Bot API client as configured.
+pub fn telegram_api(config: &Config) -> anyhow::Result<BotApi> {
+    let token = config.telegram_bot_token.as_deref().context(
+        "telegram_bot_token is not set: put the token @BotFather gave in \
+         AGENT_HOST_TELEGRAM_BOT_TOKEN (or the config file)",
+    )?;
+    BotApi::new(&config.telegram_api_base_url, token)
+}
+
+/// The Telegram bot as configured, starting tasks with `launcher`.
+pub fn telegram_bot(
+    config: &Config,
+    users: Arc<Users>,
+    launcher: Arc<Launcher>,
+) -> anyhow::Result<Arc<Bot>> {
+    let store = Store::open(&config.state_dir.join("telegram"))?;
+    Ok(Arc::new(Bot::new(
+        telegram_api(config)?,
+        store,
+        users,
+        launcher,
+        config.telegram.clone(),
+    )))
+}
+
+/// `agent-host telegram`: the bot, long polling Telegram, until SIGTERM or Ctrl-C.
+pub fn telegram(config: Config) -> anyhow::Result<ExitCode> {
+    async_runtime()?.block_on(async move {
+        // A missing token or a webhook in the way is said before anything is loaded.
+        crate::telegram::poll::ensure_no_webhook(&telegram_api(&config)?).await?;
+        let plugins = live_plugins(&config)?;
+        plugins.reload_on_sighup();
+        let model = model(&config).await;
+        model.check_configuration().await?;
+        let agent = agent(&config, plugins, model).await?;
+        let bot = telegram_bot(&config, users(&config), launcher(Arc::new(agent)))?;
+        let stop = crate::server::termination_signal();
+        let settings = crate::telegram::poll::PollSettings {
+            timeout: config.telegram_poll_timeout,
+            shutdown_grace: config.server.shutdown_grace,
+        };
+        crate::telegram::poll::run(bot, settings, stop).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `agent-host telegram set-commands`: registers the command menu with Telegram.
+pub fn telegram_set_commands(config: Config) -> anyhow::Result<ExitCode> {
+    let api = telegram_api(&config)?;
+    async_runtime()?.block_on(async move {
+        api.set_my_commands(crate::telegram::commands::MENU)
+            .await
+            .context("cannot register the command menu")?;
+        println!(
+            "registered {} commands: {}",
+            crate::telegram::commands::MENU.len(),
+            crate::telegram::commands::MENU
+                .iter()
+                .map(|c| format!("/{}", c.command))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 /// The multi-threaded tokio runtime `serve` and `run` work on.
 fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -98,10 +184,7 @@ pub fn serve(config: Config) -> anyhow::Result<ExitCode> {
         plugins.reload_on_sighup();
         let _watcher =
             (!config.plugins_reload.is_zero()).then(|| plugins.watch(config.plugins_reload));
-        let users = Arc::new(Users::new(
-            config.workspace_root.clone(),
-            config.allowed_users.clone(),
-        ));
+        let users = users(&config);
         let settings = config.server.clone();
         // The AWS client set-up (credential and region chains, TLS roots) is built while
         // the server already answers /ping; the first task waits for it.
@@ -109,7 +192,15 @@ pub fn serve(config: Config) -> anyhow::Result<ExitCode> {
             let config = config.clone();
             DeferredAgent::start(async move { agent(&config, plugins, model(&config).await).await })
         };
-        let state = AppState::new(users, Arc::new(agent), settings);
+        let launcher = launcher(Arc::new(agent));
+        let mut state = AppState::with_launcher(users.clone(), launcher.clone(), settings);
+        // Nothing here touches the network: the bot talks to Telegram only once an update
+        // arrives (a snapshotted start must not).
+        if config.telegram_bot_token.is_some() {
+            state = state.with_bot(telegram_bot(&config, users, launcher)?);
+        } else {
+            tracing::info!("telegram_bot_token is not set: Telegram updates will be refused");
+        }
         // SIGTERM means "shut down gracefully" from before the port is open.
         let stop = crate::server::termination_signal();
         let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))

@@ -1,7 +1,9 @@
 //! A scripted job runner for server tests (never shipped): each prompt line is a step —
 //! `wait <gate>` (holds the task at the named [`Gate`] until the test opens it or the task
 //! is cancelled), `write <file> <text…>` (through the real `Write` tool component),
-//! `panic`, `fail <message…>`; any other line is echoed as progress text.
+//! `panic`, `fail <message…>`, `answer <name>` (the task's answer is the text the test
+//! registered under that name with [`ScriptRunner::set_answer`]); any other line is
+//! echoed as progress text.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +22,7 @@ use crate::Gate;
 pub struct ScriptRunner {
     plugins: Arc<PluginSet>,
     gates: Gates,
+    answers: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// The named gates of one runner, made on first mention (by the test or by a script).
@@ -39,7 +42,14 @@ impl ScriptRunner {
         Self {
             plugins,
             gates: Gates::default(),
+            answers: Arc::default(),
         }
+    }
+
+    /// Registers `text` as the answer of tasks whose script says `answer <name>`.
+    pub fn set_answer(&self, name: &str, text: &str) {
+        let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+        answers.insert(name.to_string(), text.to_string());
     }
 
     /// The gate that `wait <name>` steps of this runner's scripts wait at: the test opens
@@ -54,7 +64,9 @@ impl JobRunner for ScriptRunner {
     fn run(&self, job: Job) -> BoxFuture<'static, anyhow::Result<Answer>> {
         let plugins = self.plugins.clone();
         let gates = self.gates.clone();
+        let answers = self.answers.clone();
         Box::pin(async move {
+            let mut answer = None;
             let stop = Arc::new(AtomicBool::new(false));
             let watcher = {
                 let (stop, cancel) = (stop.clone(), job.cancel.clone());
@@ -104,6 +116,12 @@ impl JobRunner for ScriptRunner {
                             anyhow::bail!("Write failed: {}", outcome.text());
                         }
                     }
+                    ["answer", name] => {
+                        let answers = answers.lock().unwrap_or_else(PoisonError::into_inner);
+                        answer = Some(answers.get(*name).cloned().unwrap_or_else(|| {
+                            panic!("the test registered no answer named {name}")
+                        }));
+                    }
                     ["panic"] => panic!("scripted panic"),
                     ["fail", message @ ..] => anyhow::bail!("{}", message.join(" ")),
                     _ => job.progress.send(ProgressEvent::Text {
@@ -113,7 +131,7 @@ impl JobRunner for ScriptRunner {
             }
             watcher.abort();
             Ok(Answer {
-                text: format!("done: {steps} steps"),
+                text: answer.unwrap_or_else(|| format!("done: {steps} steps")),
                 // The scripted runner asks no model: each step counts as one request.
                 usage: Usage {
                     requests: steps,

@@ -735,6 +735,16 @@ async fn stream_mode_shows_the_agents_progress() {
         streamed, "Nothing here yet.",
         "text deltas arrive as they stream"
     );
+    let turns: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "turn_finished")
+        .collect();
+    assert_eq!(turns.len(), 2, "one event per model turn: {events:?}");
+    assert_eq!(turns[1]["turn"], 2);
+    assert_eq!(
+        turns[1]["usage"]["requests"], 2,
+        "the usage is the task's so far"
+    );
     assert_eq!(events.last().unwrap()["type"], "final");
     assert_eq!(events.last().unwrap()["answer"], "Nothing here yet.");
 }

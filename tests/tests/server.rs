@@ -459,39 +459,20 @@ async fn sync_and_stream_modes_answer_as_promised() {
 }
 
 #[tokio::test]
-async fn telegram_updates_are_accepted_ignored_or_busy() {
+async fn telegram_updates_without_a_bot_token_are_refused_with_the_reason() {
     let server = TestServer::start(&["99"]).await;
-    let update = |id: i64, text: Option<&str>| {
-        let mut message = json!({"message_id": id, "from": {"id": 99, "is_bot": false}, "chat": {"id": 99, "type": "private"}});
-        if let Some(text) = text {
-            message["text"] = json!(text);
-        }
-        json!({"update_id": id, "message": message}).to_string()
-    };
-    let (status, body) = server.invoke(update(1, Some("wait hold"))).await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("accepted")),
+    let update = json!({"update_id": 1, "message": {"message_id": 1,
+        "from": {"id": 99, "is_bot": false}, "chat": {"id": 99, "type": "private"}, "text": "hi"}});
+    let (status, body) = server.invoke(update.to_string()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap()
+            .contains("AGENT_HOST_TELEGRAM_BOT_TOKEN"),
         "{body}"
     );
-    let (status, body) = server.invoke(update(2, Some("hello again"))).await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("busy")),
-        "{body}"
-    );
-    let (status, body) = server.invoke(update(3, None)).await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("ignored")),
-        "{body}"
-    );
-    let stranger =
-        json!({"update_id": 4, "message": {"from": {"id": 5}, "chat": {"id": 5}, "text": "hi"}});
-    let (status, _) = server.invoke(stranger.to_string()).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    server.gate("hold").open();
-    server.idle().await;
+    assert_eq!(server.ping().await["status"], "Healthy", "no task started");
     server.shutdown().await;
 }
 

@@ -38,4 +38,15 @@ impl JobRunner for DeferredAgent {
         }
         .boxed()
     }
+
+    fn forget(&self, user_key: &str) -> BoxFuture<'static, anyhow::Result<()>> {
+        let (agent, user_key) = (self.0.clone(), user_key.to_string());
+        async move {
+            match agent.await {
+                Ok(agent) => agent.forget(&user_key).await,
+                Err(error) => anyhow::bail!("the agent could not be started: {error}"),
+            }
+        }
+        .boxed()
+    }
 }

@@ -55,6 +55,13 @@ pub enum ProgressEvent {
         /// Whether the result was an error.
         is_error: bool,
     },
+    /// A model turn finished.
+    TurnFinished {
+        /// Its number in the task (from 1).
+        turn: u32,
+        /// Tokens used by the task so far.
+        usage: Usage,
+    },
 }
 
 /// The sending side of a job's progress. Never blocks the job: when the listener is slow
@@ -102,4 +109,11 @@ pub struct Answer {
 pub trait JobRunner: Send + Sync + 'static {
     /// Runs `job` to its answer, or fails with a message for the user.
     fn run(&self, job: Job) -> BoxFuture<'static, anyhow::Result<Answer>>;
+
+    /// Forgets `user_key`'s conversation (`/new`); the workspace stays. Runners that keep
+    /// no conversation have nothing to forget.
+    fn forget(&self, user_key: &str) -> BoxFuture<'static, anyhow::Result<()>> {
+        let _ = user_key;
+        Box::pin(async { Ok(()) })
+    }
 }

@@ -13,7 +13,9 @@ pub mod conversation;
 mod deferred;
 pub mod failure;
 pub mod job;
+pub mod launch;
 pub mod prompt;
+pub mod tasks;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -135,6 +137,11 @@ impl JobRunner for Agent {
         let inner = self.inner.clone();
         Box::pin(async move { inner.run(job).await })
     }
+
+    fn forget(&self, user_key: &str) -> BoxFuture<'static, anyhow::Result<()>> {
+        let (agent, user_key) = (self.clone(), user_key.to_string());
+        Box::pin(async move { agent.forget(&user_key).await })
+    }
 }
 
 impl Inner {
@@ -209,6 +216,10 @@ impl Inner {
                 .model_turn(job, &system, &tools, conversation, &on_text)
                 .await?;
             usage += turn.usage;
+            job.progress.send(ProgressEvent::TurnFinished {
+                turn: turn_number,
+                usage,
+            });
             let calls: Vec<(String, String, serde_json::Value)> = turn
                 .message
                 .content

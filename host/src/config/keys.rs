@@ -13,6 +13,7 @@ use crate::agent::AgentSettings;
 use crate::exec::ExecSettings;
 use crate::model::ModelSettings;
 use crate::server::ServerSettings;
+use crate::telegram::BotSettings;
 
 /// The Bedrock model used when `model_id` is not set (a cross-region inference profile).
 pub const DEFAULT_MODEL_ID: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
@@ -20,6 +21,8 @@ pub const DEFAULT_MODEL_ID: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0
 pub const DEFAULT_PORT: u16 = 8080;
 /// Where the Telegram Bot API is reached.
 pub const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
+/// How long one `getUpdates` long poll waits, in seconds.
+pub const DEFAULT_TELEGRAM_POLL_SECS: u64 = 30;
 /// The key prefix of histories kept in S3.
 pub const DEFAULT_S3_PREFIX: &str = "agent-host/history/";
 /// How often `serve` looks for changed plugins, in seconds.
@@ -90,6 +93,7 @@ fn build() -> Vec<Key> {
     let agent = AgentSettings::new(PathBuf::new());
     let model = ModelSettings::new(DEFAULT_MODEL_ID);
     let server = ServerSettings::default();
+    let telegram = BotSettings::default();
     let exec = ExecSettings::default();
     let text = |name, default: &str, doc| Key {
         name,
@@ -165,6 +169,25 @@ fn build() -> Vec<Key> {
             "telegram_api_base_url",
             DEFAULT_TELEGRAM_API,
             "where the Telegram Bot API is reached (http:// or https://)",
+        ),
+        flag(
+            "telegram_groups",
+            telegram.groups,
+            "answer in group chats (only messages that mention or reply to the bot); off: private chats only",
+        ),
+        number(
+            "telegram_send_interval_ms",
+            telegram.send_interval.as_millis() as u64,
+            0,
+            60_000,
+            "least time between two messages the bot posts to one chat (Telegram allows about one a second)",
+        ),
+        number(
+            "telegram_poll_timeout_secs",
+            DEFAULT_TELEGRAM_POLL_SECS,
+            1,
+            50,
+            "how long one `getUpdates` long poll of `agent-host telegram` waits for an update",
         ),
         text(
             "system_prompt",

@@ -18,7 +18,7 @@ use anyhow::Context as _;
 
 use self::keys::{
     DEFAULT_MODEL_ID, DEFAULT_PLUGINS_RELOAD_SECS, DEFAULT_PORT, DEFAULT_S3_PREFIX,
-    DEFAULT_TELEGRAM_API,
+    DEFAULT_TELEGRAM_API, DEFAULT_TELEGRAM_POLL_SECS,
 };
 use self::values::Values;
 use crate::agent::AgentSettings;
@@ -26,6 +26,7 @@ use crate::exec::ExecSettings;
 use crate::model::ModelSettings;
 use crate::plugins::PluginSettings;
 use crate::server::ServerSettings;
+use crate::telegram::BotSettings;
 
 /// The default config file, read when present and no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "agent-host.toml";
@@ -49,6 +50,10 @@ pub struct Config {
     pub telegram_bot_token: Option<String>,
     /// Telegram Bot API base URL.
     pub telegram_api_base_url: String,
+    /// How the Telegram bot behaves.
+    pub telegram: BotSettings,
+    /// How long one `getUpdates` long poll waits.
+    pub telegram_poll_timeout: Duration,
     /// How the agent works (state under `state_dir`).
     pub agent: AgentSettings,
     /// How the model is called.
@@ -80,6 +85,8 @@ impl std::fmt::Debug for Config {
                 &self.telegram_bot_token.as_ref().map(|_| "<redacted>"),
             )
             .field("telegram_api_base_url", &self.telegram_api_base_url)
+            .field("telegram", &self.telegram)
+            .field("telegram_poll_timeout", &self.telegram_poll_timeout)
             .field("model", &self.model)
             .field("server", &self.server)
             .finish_non_exhaustive()
@@ -199,6 +206,12 @@ impl Config {
             allowed_users: values.list("allowed_users")?,
             telegram_bot_token: values.text("telegram_bot_token")?,
             telegram_api_base_url,
+            telegram: telegram_settings(values)?,
+            telegram_poll_timeout: Duration::from_secs(
+                values
+                    .number("telegram_poll_timeout_secs")?
+                    .unwrap_or(DEFAULT_TELEGRAM_POLL_SECS),
+            ),
             plugins: values.plugins()?,
         })
     }
@@ -233,6 +246,18 @@ fn agent_settings(values: &Values, state_dir: &Path) -> anyhow::Result<AgentSett
     }
     agent.operator_prompt = values.text("system_prompt")?;
     Ok(agent)
+}
+
+/// The Telegram bot's keys over its defaults.
+fn telegram_settings(values: &Values) -> anyhow::Result<BotSettings> {
+    let mut telegram = BotSettings::default();
+    if let Some(groups) = values.flag("telegram_groups")? {
+        telegram.groups = groups;
+    }
+    if let Some(ms) = values.number("telegram_send_interval_ms")? {
+        telegram.send_interval = Duration::from_millis(ms);
+    }
+    Ok(telegram)
 }
 
 /// The model's keys over its defaults.

@@ -34,6 +34,11 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", details)
     }
 
+    /// A 503: the host cannot serve this kind of request as configured.
+    pub fn unavailable(details: &str) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", details)
+    }
+
     /// A task that failed (the SDK's "handler raised": 500 with the message).
     pub fn task_failed(message: &str) -> Self {
         Self {

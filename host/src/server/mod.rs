@@ -8,12 +8,9 @@
 
 mod error;
 pub mod payload;
-pub mod tasks;
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -23,20 +20,20 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::{FutureExt as _, StreamExt as _};
+use futures_util::StreamExt as _;
 use serde_json::json;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
+pub use crate::agent::tasks::{Clock, Ping, PingStatus, TaskGuard, TaskInfo, TaskRegistry};
 pub use error::ApiError;
 pub use payload::{DirectRequest, Invocation, Mode, TelegramUpdate};
-pub use tasks::{Clock, Ping, PingStatus, TaskGuard, TaskInfo, TaskRegistry};
 
-use crate::agent::failure::user_message;
-use crate::agent::{Answer, Job, JobRunner, Progress, ProgressEvent};
-use crate::session::{Slot, UserError, Users};
+use crate::agent::launch::{Launcher, Outcome};
+use crate::agent::{Job, JobRunner, Progress, ProgressEvent};
+use crate::session::Users;
+use crate::telegram::Bot;
 
 /// The header carrying AgentCore's runtime session id (logged, never trusted).
 pub const SESSION_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-session-id";
@@ -61,8 +58,8 @@ impl Default for ServerSettings {
     }
 }
 
-/// How long cancelled tasks get to wind down after the grace period.
-const CANCEL_WAIT: Duration = Duration::from_secs(3);
+/// How long open connections get to close after the tasks are done.
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
 
 /// Everything the handlers share; cheap to clone.
 #[derive(Clone)]
@@ -71,13 +68,10 @@ pub struct AppState {
 }
 
 struct Inner {
-    tasks: TaskRegistry,
     users: Arc<Users>,
-    runner: Arc<dyn JobRunner>,
+    launcher: Arc<Launcher>,
+    bot: Option<Arc<Bot>>,
     settings: ServerSettings,
-    jobs: TaskTracker,
-    cancel_all: CancellationToken,
-    next_task: AtomicU64,
 }
 
 impl AppState {
@@ -104,22 +98,48 @@ impl AppState {
         settings: ServerSettings,
         tasks: TaskRegistry,
     ) -> Self {
+        Self::with_launcher(users, Arc::new(Launcher::new(runner, tasks)), settings)
+    }
+
+    /// State for a server whose jobs are started by `launcher` (shared with the
+    /// Telegram bot, so `/ping` and the shutdown see the jobs of both).
+    pub fn with_launcher(
+        users: Arc<Users>,
+        launcher: Arc<Launcher>,
+        settings: ServerSettings,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                tasks,
                 users,
-                runner,
+                launcher,
+                bot: None,
                 settings,
-                jobs: TaskTracker::new(),
-                cancel_all: CancellationToken::new(),
-                next_task: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// The same state, with Telegram updates handed to `bot` (without one they are
+    /// refused with a 503 that says the token is missing).
+    pub fn with_bot(self, bot: Arc<Bot>) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                users: inner.users.clone(),
+                launcher: inner.launcher.clone(),
+                bot: Some(bot),
+                settings: inner.settings.clone(),
             }),
         }
     }
 
     /// The task registry behind `/ping`.
     pub fn tasks(&self) -> &TaskRegistry {
-        &self.inner.tasks
+        self.inner.launcher.tasks()
+    }
+
+    /// What starts the jobs.
+    pub fn launcher(&self) -> &Arc<Launcher> {
+        &self.inner.launcher
     }
 
     /// The users.
@@ -150,29 +170,13 @@ pub async fn serve(
     shutdown.await;
     let inner = &state.inner;
     tracing::info!(
-        running = inner.tasks.active_count(),
+        running = inner.launcher.tasks().active_count(),
         grace_secs = inner.settings.shutdown_grace.as_secs_f64(),
         "shutting down: no new requests; waiting for running tasks"
     );
     stop_accepting.cancel();
-    inner.jobs.close();
-    if tokio::time::timeout(inner.settings.shutdown_grace, inner.jobs.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            running = inner.tasks.active_count(),
-            "grace period over: cancelling running tasks"
-        );
-        inner.cancel_all.cancel();
-        if tokio::time::timeout(CANCEL_WAIT, inner.jobs.wait())
-            .await
-            .is_err()
-        {
-            tracing::error!("tasks did not stop after cancellation; exiting anyway");
-        }
-    }
-    match tokio::time::timeout(CANCEL_WAIT, server).await {
+    inner.launcher.shutdown(inner.settings.shutdown_grace).await;
+    match tokio::time::timeout(CLOSE_WAIT, server).await {
         Ok(Ok(result)) => result?,
         Ok(Err(join)) => anyhow::bail!("the HTTP server failed: {join}"),
         Err(_) => tracing::warn!("open connections did not close in time"),
@@ -226,7 +230,7 @@ async fn received(signal: &mut Option<tokio::signal::unix::Signal>) {
 }
 
 async fn ping(State(state): State<AppState>) -> Json<Ping> {
-    Json(state.inner.tasks.ping())
+    Json(state.inner.launcher.tasks().ping())
 }
 
 async fn invocations(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -238,7 +242,7 @@ async fn invocations(State(state): State<AppState>, headers: HeaderMap, body: Bo
     };
     let session_id = header(SESSION_HEADER);
     let request_id = header(REQUEST_HEADER)
-        .unwrap_or_else(|| format!("local-{}", state.inner.next_task.load(Ordering::Relaxed)));
+        .unwrap_or_else(|| format!("local-{}", state.inner.launcher.peek_task_id()));
     let span = tracing::info_span!(
         "invocation",
         requestId = %request_id,
@@ -262,33 +266,17 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let limit = state.inner.settings.max_body_bytes;
     let bytes = error::read_body(headers, body, limit).await?;
-    let invocation = payload::parse(&bytes).map_err(ApiError::from)?;
-    let (user_key, prompt, mode, telegram) = match invocation {
-        Invocation::Direct(request) => (request.user_id, request.prompt, request.mode, false),
-        Invocation::Telegram(update) => {
-            let Some(user) = update.user_id else {
-                return Ok(ignored(update.update_id, "the update has no sender"));
-            };
-            let Some(text) = update.text else {
-                return Ok(ignored(update.update_id, "the update has no text"));
-            };
-            (user, text, Mode::Async, true)
-        }
+    let request = match payload::parse(&bytes).map_err(ApiError::from)? {
+        Invocation::Direct(request) => request,
+        Invocation::Telegram(update) => return telegram(state, update).await,
     };
+    let (user_key, mode) = (request.user_id, request.mode);
     let users = &state.inner.users;
     if let Err(error) = users.authorize(&user_key) {
         tracing::warn!(user = %user_key, "refused: {error}");
         return Err(ApiError::from_user(error));
     }
-    let runner = state.inner.runner.clone();
-    let slot = match users.claim(&user_key) {
-        Ok(slot) => slot,
-        Err(busy @ UserError::Busy(_)) if telegram => {
-            tracing::info!(user = %user_key, "busy: {busy}");
-            return Ok(Json(json!({"status": "busy", "details": busy.to_string()})).into_response());
-        }
-        Err(error) => return Err(ApiError::from_user(error)),
-    };
+    let slot = users.claim(&user_key).map_err(ApiError::from_user)?;
     let workspace = users.workspace(&user_key).map_err(|error| {
         tracing::error!(user = %user_key, "cannot create the workspace: {error}");
         ApiError::internal("the user's workspace could not be created")
@@ -300,21 +288,18 @@ async fn handle(
         }
         _ => (Progress::discard(), None),
     };
-    let task_id = state
-        .inner
-        .next_task
-        .fetch_add(1, Ordering::Relaxed)
-        .to_string();
+    let launcher = &state.inner.launcher;
+    let task_id = launcher.next_task_id();
     let job = Job {
         task_id: task_id.clone(),
         user_key,
         session_id: session_id.clone(),
-        prompt,
+        prompt: request.prompt,
         workspace,
-        cancel: state.inner.cancel_all.child_token(),
+        cancel: launcher.job_cancel(),
         progress,
     };
-    let answer = spawn_job(state, runner.as_ref(), job, slot);
+    let answer = launcher.launch(job, slot);
     Ok(match (mode, events) {
         (Mode::Async, _) => {
             Json(json!({"status": "accepted", "task_id": task_id, "session_id": session_id}))
@@ -333,73 +318,25 @@ async fn handle(
     })
 }
 
-fn ignored(update_id: i64, reason: &str) -> Response {
-    Json(json!({"status": "ignored", "update_id": update_id, "reason": reason})).into_response()
-}
-
-/// Starts `job` in the background, holding its task registration and the user's slot
-/// until it ends (however it ends). The receiver gets the answer or an error message.
-fn spawn_job(
-    state: &AppState,
-    runner: &dyn JobRunner,
-    job: Job,
-    slot: Slot,
-) -> oneshot::Receiver<Result<Answer, String>> {
-    let inner = &state.inner;
-    let guard = inner
-        .tasks
-        .start(format!("task {} of user {}", job.task_id, job.user_key));
-    let info = inner.tasks.info();
-    tracing::info!(
-        task = %job.task_id,
-        user = %job.user_key,
-        active_count = info.active_count,
-        running_jobs = %json!(info.running_jobs),
-        "task started"
-    );
-    let (task_id, cancel) = (job.task_id.clone(), job.cancel.clone());
-    let work = AssertUnwindSafe(runner.run(job)).catch_unwind();
-    let tasks = inner.tasks.clone();
-    let (sender, receiver) = oneshot::channel();
-    inner.jobs.spawn(
-        async move {
-            // The error chain is for the log; the caller gets a sentence meant for a user.
-            let result = match work.await {
-                Ok(Ok(answer)) => {
-                    tracing::info!(task = %task_id, "task completed");
-                    Ok(answer)
-                }
-                Ok(Err(error)) => {
-                    tracing::warn!(task = %task_id, "task failed: {error:#}");
-                    Err(user_message(&task_id, &error, cancel.is_cancelled()))
-                }
-                Err(_) => {
-                    tracing::error!(task = %task_id, "task crashed (panicked)");
-                    Err(format!(
-                        "The task failed: the host ran into an internal error. The operator can \
-                         find the details in the host's log under task {task_id}."
-                    ))
-                }
-            };
-            // Free the user and the busy status before anyone hears the answer.
-            drop(slot);
-            drop(guard);
-            let info = tasks.info();
-            tracing::info!(
-                active_count = info.active_count,
-                running_jobs = %json!(info.running_jobs),
-                "task registry"
-            );
-            let _ = sender.send(result);
-        }
-        .in_current_span(),
-    );
-    receiver
+/// A Telegram update forwarded by the relay: the bot decides (and acknowledges at once).
+async fn telegram(state: &AppState, update: TelegramUpdate) -> Result<Response, ApiError> {
+    let Some(bot) = &state.inner.bot else {
+        tracing::error!(
+            update_id = update.update_id,
+            "a Telegram update arrived but telegram_bot_token is not set"
+        );
+        return Err(ApiError::unavailable(
+            "this host has no Telegram bot token (set AGENT_HOST_TELEGRAM_BOT_TOKEN), so it \
+             cannot answer Telegram updates",
+        ));
+    };
+    let handled = bot.handle_update(update.raw).await;
+    Ok(Json(json!({"status": handled.status(), "update_id": update.update_id, "details": handled.to_string()})).into_response())
 }
 
 fn stream(
     events: tokio::sync::mpsc::Receiver<ProgressEvent>,
-    answer: oneshot::Receiver<Result<Answer, String>>,
+    answer: oneshot::Receiver<Outcome>,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
     let progress = futures_util::stream::unfold(events, |mut events| async move {
         events.recv().await.map(|event| (event, events))

@@ -1,0 +1,572 @@
+//! The dispatcher: one [`Bot`] decides what each update means, for both paths (updates
+//! forwarded to `/invocations` by the relay, and `agent-host telegram` long polling).
+//! It answers at once and does all its posting in the background.
+//!
+//! The rules, in the order they apply:
+//! 1. **Once per update.** An `update_id` already handled (kept in `state_dir`, so this
+//!    survives a restart) is dropped: Telegram and the relay redeliver after timeouts.
+//! 2. **Only what the bot understands.** Edited messages, channel posts, stickers, unknown
+//!    update kinds, messages from bots: ignored with a reason, never a task.
+//! 3. **Private chats by default.** In a group (when `telegram_groups` is on) the bot
+//!    answers only messages that address it (a mention of its @name, a reply to it, or a
+//!    command naming it); each user keeps their own workspace there too.
+//! 4. **The allow-list.** A stranger's message starts nothing; the stranger hears one
+//!    polite refusal a day (remembered in `state_dir`) and the log gets a line.
+//! 5. **Control never waits.** Commands (`/cancel`, `/status`, `/help`, ...) and button
+//!    presses act on the user's running task or answer at once; they never claim the task
+//!    slot. Every button press is answered (`answerCallbackQuery`).
+//! 6. **One task per user.** Only a new prompt claims the slot; a prompt while a task runs
+//!    gets the busy line.
+//! 7. **Answers always arrive.** The final answer is recorded before it is sent and
+//!    forgotten once Telegram accepted all of it; a restarted host sends what is left
+//!    ([`Bot::resend_pending`]). It is a new message (so the phone notifies), rendered from
+//!    Markdown, split to fit, resent as plain text if Telegram refuses the formatting.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::{OnceCell, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::api::{ApiError, BotApi, BotUser, Text};
+use super::buttons::ButtonData;
+use super::commands::{self, Command, TaskStats};
+use super::outbox::{Outbox, Post};
+use super::render;
+use super::store::{PendingAnswer, Store};
+use super::update::{self, ButtonPress, ChatKind, Incoming, UserMessage};
+use crate::agent::launch::{Launcher, Outcome};
+use crate::agent::{Job, Progress, ProgressEvent};
+use crate::session::{UserError, Users};
+
+/// The file name of an answer too long for a few messages.
+const ANSWER_FILE: &str = "answer.md";
+
+/// How the bot behaves.
+#[derive(Debug, Clone)]
+pub struct BotSettings {
+    /// Answer addressed messages in groups (off: private chats only).
+    pub groups: bool,
+    /// Least time between two messages to one chat.
+    pub send_interval: Duration,
+    /// How often `typing` is shown while a task runs (Telegram shows it for ~5 s).
+    pub typing_interval: Duration,
+}
+
+impl Default for BotSettings {
+    fn default() -> Self {
+        Self {
+            groups: false,
+            send_interval: Duration::from_secs(1),
+            typing_interval: Duration::from_secs(4),
+        }
+    }
+}
+
+/// What the bot made of an update (the `/invocations` answer says it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// A task started.
+    Started(String),
+    /// A prompt while the user's task runs: the busy line was sent.
+    Busy,
+    /// A command or a button press, answered.
+    Control(&'static str),
+    /// A stranger: refused (or not, if already refused today); no task.
+    Refused,
+    /// This update was handled before.
+    Duplicate,
+    /// Nothing to do, and why.
+    Ignored(String),
+}
+
+impl Handled {
+    /// One word for the status field.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Handled::Started(_) => "accepted",
+            Handled::Busy => "busy",
+            Handled::Control(_) => "handled",
+            Handled::Refused => "refused",
+            Handled::Duplicate => "duplicate",
+            Handled::Ignored(_) => "ignored",
+        }
+    }
+}
+
+impl std::fmt::Display for Handled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Handled::Started(task) => write!(f, "task {task} started"),
+            Handled::Busy => f.write_str("a task of this user is running"),
+            Handled::Control(what) => write!(f, "{what} answered"),
+            Handled::Refused => f.write_str("the sender is not on the allow-list"),
+            Handled::Duplicate => f.write_str("this update was already handled"),
+            Handled::Ignored(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// A user's running task.
+struct Running {
+    task_id: String,
+    cancel: CancellationToken,
+    started: Instant,
+    stats: Arc<Mutex<TaskStats>>,
+}
+
+/// The Telegram front end; share it behind an `Arc`.
+pub struct Bot {
+    outbox: Outbox,
+    store: Store,
+    users: Arc<Users>,
+    launcher: Arc<Launcher>,
+    settings: BotSettings,
+    running: Mutex<HashMap<String, Running>>,
+    me: OnceCell<BotUser>,
+    /// Set once the answers left by a previous run were looked for.
+    resent: AtomicBool,
+}
+
+impl Bot {
+    /// A bot posting through `api`, remembering in `store`, starting tasks with
+    /// `launcher` for `users`.
+    pub fn new(
+        api: BotApi,
+        store: Store,
+        users: Arc<Users>,
+        launcher: Arc<Launcher>,
+        settings: BotSettings,
+    ) -> Self {
+        Self {
+            outbox: Outbox::new(api, settings.send_interval),
+            store,
+            users,
+            launcher,
+            settings,
+            running: Mutex::new(HashMap::new()),
+            me: OnceCell::new(),
+            resent: AtomicBool::new(false),
+        }
+    }
+
+    /// The client.
+    pub fn api(&self) -> &BotApi {
+        self.outbox.api()
+    }
+
+    /// What starts the tasks.
+    pub fn launcher(&self) -> &Arc<Launcher> {
+        &self.launcher
+    }
+
+    /// What the bot remembers.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Registers the command menu (`setMyCommands`).
+    pub async fn set_commands(&self) -> Result<(), ApiError> {
+        self.api().set_my_commands(commands::MENU).await.map(drop)
+    }
+
+    /// Handles one raw update and returns at once; posting happens in the background.
+    pub async fn handle_update(self: &Arc<Self>, update: Value) -> Handled {
+        if !self.resent.load(Ordering::Relaxed) {
+            // Behind the relay the host may not touch the network at start (it may be a
+            // snapshot), so what a previous run left is sent when the first update comes.
+            let bot = self.clone();
+            self.launcher
+                .track(async move { bot.resend_pending().await });
+        }
+        let Some(update_id) = update::update_id(&update) else {
+            return Handled::Ignored("the update has no integer update_id".into());
+        };
+        if !self.store.first_time(update_id) {
+            tracing::info!(update_id, "duplicate update dropped");
+            return Handled::Duplicate;
+        }
+        let handled = match update::read(&update) {
+            Incoming::Message(message) => self.on_message(message).await,
+            Incoming::Button(press) => self.on_button(press),
+            Incoming::Ignored(reason) => Handled::Ignored(reason),
+        };
+        tracing::info!(update_id, status = handled.status(), "{handled}");
+        handled
+    }
+
+    async fn on_message(self: &Arc<Self>, mut message: UserMessage) -> Handled {
+        if message.chat_kind == ChatKind::Shared {
+            if !self.settings.groups {
+                return Handled::Ignored("group chats are off (telegram_groups)".into());
+            }
+            match self.addressed_text(&message).await {
+                Some(text) => message.text = text,
+                None => return Handled::Ignored("a group message not addressed to the bot".into()),
+            }
+        }
+        let user_key = message.from.to_string();
+        if let Err(error) = self.users.authorize(&user_key) {
+            tracing::warn!(user = %user_key, chat = message.chat_id, "refused: {error}");
+            if self.store.refuse_today(message.from) {
+                self.reply(&message, commands::stranger(message.from));
+            }
+            return Handled::Refused;
+        }
+        if let Some((name, _, _)) = update::command(&message.text) {
+            return self.on_command(&message, &user_key, &name).await;
+        }
+        self.start_task(message, user_key).await
+    }
+
+    /// In a group: the text without the bot's @name, when the message addresses the bot.
+    async fn addressed_text(&self, message: &UserMessage) -> Option<String> {
+        let me = self
+            .me
+            .get_or_try_init(|| self.api().get_me())
+            .await
+            .map_err(|error| tracing::warn!("cannot learn the bot's name (getMe): {error}"))
+            .ok()?;
+        let mention = me.username.as_deref().map(|name| format!("@{name}"));
+        if let Some((_, Some(bot), _)) = update::command(&message.text) {
+            let ours = me
+                .username
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(bot));
+            return ours.then(|| message.text.clone());
+        }
+        if let Some(mention) = &mention
+            && message.text.contains(mention.as_str())
+        {
+            return Some(
+                message
+                    .text
+                    .replace(mention.as_str(), "")
+                    .trim()
+                    .to_string(),
+            );
+        }
+        (message.reply_to_user == Some(me.id)).then(|| message.text.clone())
+    }
+
+    async fn on_command(
+        self: &Arc<Self>,
+        message: &UserMessage,
+        user_key: &str,
+        name: &str,
+    ) -> Handled {
+        let Some(command) = Command::named(name) else {
+            self.reply(message, commands::help(Some(name)));
+            return Handled::Control("an unknown command");
+        };
+        let reply = match command {
+            Command::Help => commands::help(None),
+            Command::Start => match self.users.workspace(user_key) {
+                Ok(workspace) => commands::start(&workspace.display().to_string()),
+                Err(error) => {
+                    tracing::error!(user = %user_key, "cannot create the workspace: {error}");
+                    commands::start("(could not be created; the operator can see why in the log)")
+                }
+            },
+            Command::Status => self.status_line(user_key),
+            Command::Cancel => match self.running(user_key, |task| task.cancel.clone()) {
+                Some(cancel) => {
+                    cancel.cancel();
+                    commands::CANCELLING.to_string()
+                }
+                None => commands::IDLE.to_string(),
+            },
+            Command::New => {
+                if self.users.is_busy(user_key) {
+                    commands::NEW_WHILE_BUSY.to_string()
+                } else {
+                    match self.launcher.runner().forget(user_key).await {
+                        Ok(()) => commands::FRESH.to_string(),
+                        Err(error) => {
+                            tracing::error!(user = %user_key, "cannot forget the conversation: {error:#}");
+                            "The conversation could not be reset; the operator can see why in \
+                             the log."
+                                .to_string()
+                        }
+                    }
+                }
+            }
+        };
+        self.reply(message, reply);
+        Handled::Control(match command {
+            Command::Start => "/start",
+            Command::Help => "/help",
+            Command::New => "/new",
+            Command::Status => "/status",
+            Command::Cancel => "/cancel",
+        })
+    }
+
+    fn status_line(&self, user_key: &str) -> String {
+        self.running(user_key, |task| {
+            let stats = lock(&task.stats).clone();
+            commands::status(&task.task_id, task.started.elapsed(), &stats)
+        })
+        .unwrap_or_else(|| commands::IDLE.to_string())
+    }
+
+    fn on_button(self: &Arc<Self>, press: ButtonPress) -> Handled {
+        let notice = match ButtonData::decode(&press.data) {
+            None => "This button is no longer in use.",
+            Some(data) if data.owner != press.from => "This button belongs to someone else.",
+            Some(data) => {
+                let owner = data.owner.to_string();
+                match data.action.as_str() {
+                    "cancel" => match self.running(&owner, |task| {
+                        (task.task_id == data.id).then(|| task.cancel.clone())
+                    }) {
+                        Some(Some(cancel)) => {
+                            cancel.cancel();
+                            commands::CANCELLING
+                        }
+                        _ => "That task has already finished.",
+                    },
+                    _ => "This button is no longer in use.",
+                }
+            }
+        };
+        let bot = self.clone();
+        self.launcher.track(async move {
+            if let Err(error) = bot.api().answer_callback_query(&press.id, notice).await {
+                tracing::warn!("cannot answer a button press: {error}");
+            }
+        });
+        Handled::Control("a button press")
+    }
+
+    async fn start_task(self: &Arc<Self>, message: UserMessage, user_key: String) -> Handled {
+        let slot = match self.users.claim(&user_key) {
+            Ok(slot) => slot,
+            Err(UserError::Busy(_)) => {
+                self.reply(&message, commands::BUSY.to_string());
+                return Handled::Busy;
+            }
+            Err(error) => {
+                tracing::warn!(user = %user_key, "cannot start a task: {error}");
+                return Handled::Refused;
+            }
+        };
+        let workspace = match self.users.workspace(&user_key) {
+            Ok(workspace) => workspace,
+            Err(error) => {
+                tracing::error!(user = %user_key, "cannot create the workspace: {error}");
+                self.reply(
+                    &message,
+                    "Your workspace could not be created; the operator can see why in the log."
+                        .to_string(),
+                );
+                return Handled::Ignored("the workspace could not be created".into());
+            }
+        };
+        let (progress, events) = Progress::channel(256);
+        let task_id = self.launcher.next_task_id();
+        let cancel = self.launcher.job_cancel();
+        let stats = Arc::new(Mutex::new(TaskStats::default()));
+        lock(&self.running).insert(
+            user_key.clone(),
+            Running {
+                task_id: task_id.clone(),
+                cancel: cancel.clone(),
+                started: Instant::now(),
+                stats: stats.clone(),
+            },
+        );
+        let job = Job {
+            task_id: task_id.clone(),
+            user_key: user_key.clone(),
+            session_id: None,
+            prompt: message.text.clone(),
+            workspace,
+            cancel,
+            progress,
+        };
+        let outcome = self.launcher.launch(job, slot);
+        let bot = self.clone();
+        let follow = FollowUp {
+            chat_id: message.chat_id,
+            reply_to: message.message_id,
+            user_key,
+            task_id: task_id.clone(),
+            stats,
+        };
+        self.launcher
+            .track(async move { bot.follow(follow, events, outcome).await });
+        Handled::Started(task_id)
+    }
+
+    /// Keeps `typing` showing and the stats current until the task ends, then delivers
+    /// its answer.
+    async fn follow(
+        self: Arc<Self>,
+        task: FollowUp,
+        mut events: mpsc::Receiver<ProgressEvent>,
+        mut outcome: tokio::sync::oneshot::Receiver<Outcome>,
+    ) {
+        // "typing…" at once, however quick the task, then refreshed before it fades.
+        self.outbox.chat_action(task.chat_id, "typing").await;
+        let every = self.settings.typing_interval;
+        let mut typing = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let mut listening = true;
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut outcome => break outcome,
+                _ = typing.tick() => self.outbox.chat_action(task.chat_id, "typing").await,
+                event = events.recv(), if listening => match event {
+                    Some(event) => record(&task.stats, event),
+                    None => listening = false,
+                },
+            }
+        };
+        {
+            let mut running = lock(&self.running);
+            if running
+                .get(&task.user_key)
+                .is_some_and(|r| r.task_id == task.task_id)
+            {
+                running.remove(&task.user_key);
+            }
+        }
+        let text = match outcome {
+            Ok(Ok(answer)) => answer.text,
+            Ok(Err(message)) => message,
+            Err(_) => "The task ended without an answer.".to_string(),
+        };
+        let answer = PendingAnswer {
+            chat_id: task.chat_id,
+            task_id: task.task_id,
+            reply_to: Some(task.reply_to),
+            text,
+            messages_sent: 0,
+        };
+        self.store.save_answer(&answer);
+        self.deliver(answer).await;
+    }
+
+    /// Sends the answers a previous run of the host recorded and did not finish sending
+    /// (once per run; later calls do nothing).
+    pub async fn resend_pending(&self) {
+        if self.resent.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        for answer in self.store.pending_answers() {
+            tracing::info!(chat = answer.chat_id, task = %answer.task_id, "sending an answer left by the last run");
+            self.deliver(answer).await;
+        }
+    }
+
+    /// Sends `answer` from where it stopped; it stays recorded unless Telegram accepted
+    /// all of it or refused it for good.
+    async fn deliver(&self, mut answer: PendingAnswer) {
+        let plan = render::plan_answer(&answer.text);
+        let chat = answer.chat_id;
+        let total = plan.messages.len() + usize::from(plan.document.is_some());
+        while answer.messages_sent < total {
+            let index = answer.messages_sent;
+            let reply_to = if index == 0 { answer.reply_to } else { None };
+            let result = match plan.messages.get(index) {
+                Some(chunk) => self.send_chunk(chat, chunk, reply_to).await,
+                None => {
+                    let post = Post::Document {
+                        file_name: ANSWER_FILE.to_string(),
+                        bytes: plan.document.clone().unwrap_or_default().into_bytes(),
+                        caption: Some("The whole answer".to_string()),
+                        reply_to: None,
+                    };
+                    self.outbox.post(chat, post).await.map(drop)
+                }
+            };
+            match result {
+                Ok(()) => {
+                    answer.messages_sent += 1;
+                    if answer.messages_sent < total {
+                        self.store.save_answer(&answer);
+                    }
+                }
+                Err(error) if error.is_transient() => {
+                    tracing::error!(chat, task = %answer.task_id, "the answer could not be sent; it is kept and sent again when the host restarts: {error}");
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(chat, task = %answer.task_id, "Telegram refused the answer; it is dropped: {error}");
+                    break;
+                }
+            }
+        }
+        self.store.answer_delivered(&answer);
+    }
+
+    /// One message as HTML, or as plain text when Telegram refuses the HTML.
+    async fn send_chunk(
+        &self,
+        chat: i64,
+        chunk: &render::Chunk,
+        reply_to: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let html = Text::html(chat, chunk.html.clone()).replying_to(reply_to);
+        match self.outbox.post(chat, Post::Message(html)).await {
+            Err(ApiError::CantParseEntities(reason)) => {
+                tracing::warn!(chat, "{reason}; sending the same text without formatting");
+                let plain = Text::plain(chat, chunk.plain.clone()).replying_to(reply_to);
+                self.outbox.post(chat, Post::Message(plain)).await.map(drop)
+            }
+            result => result.map(drop),
+        }
+    }
+
+    /// Answers `message` with plain `text`, in the background.
+    fn reply(self: &Arc<Self>, message: &UserMessage, text: String) {
+        let (bot, chat, reply_to) = (self.clone(), message.chat_id, message.message_id);
+        self.launcher.track(async move {
+            for chunk in render::plain(&text) {
+                let post = Text::html(chat, chunk.html).replying_to(Some(reply_to));
+                if let Err(error) = bot.outbox.post(chat, Post::Message(post)).await {
+                    tracing::warn!(chat, "cannot send a reply: {error}");
+                    return;
+                }
+            }
+        });
+    }
+
+    fn running<T>(&self, user_key: &str, read: impl FnOnce(&Running) -> T) -> Option<T> {
+        lock(&self.running).get(user_key).map(read)
+    }
+}
+
+/// What the follow-up of a task needs to know.
+struct FollowUp {
+    chat_id: i64,
+    reply_to: i64,
+    user_key: String,
+    task_id: String,
+    stats: Arc<Mutex<TaskStats>>,
+}
+
+fn record(stats: &Mutex<TaskStats>, event: ProgressEvent) {
+    let mut stats = lock(stats);
+    match event {
+        ProgressEvent::ToolStarted { tool, .. } => {
+            stats.tool_calls += 1;
+            stats.last_tool = Some(tool);
+        }
+        ProgressEvent::TurnFinished { turn, usage } => {
+            stats.turns = turn;
+            stats.tokens = usage.input_tokens
+                + usage.output_tokens
+                + usage.cache_read_tokens
+                + usage.cache_write_tokens;
+        }
+        ProgressEvent::Text { .. } | ProgressEvent::ToolFinished { .. } => {}
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,174 @@
+//! The bot's commands and the words of its fixed replies, in one place.
+
+use std::time::Duration;
+
+use super::api::BotCommand;
+
+/// The command menu, as registered with `setMyCommands`.
+pub const MENU: &[BotCommand] = &[
+    BotCommand {
+        command: "start",
+        description: "What this bot is, your workspace, who may use it",
+    },
+    BotCommand {
+        command: "help",
+        description: "How to use the bot",
+    },
+    BotCommand {
+        command: "new",
+        description: "Start a fresh conversation (your files stay)",
+    },
+    BotCommand {
+        command: "status",
+        description: "Is a task running, and what is it doing",
+    },
+    BotCommand {
+        command: "cancel",
+        description: "Stop the running task",
+    },
+];
+
+/// The commands the bot knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// `/start`.
+    Start,
+    /// `/help`.
+    Help,
+    /// `/new`.
+    New,
+    /// `/status`.
+    Status,
+    /// `/cancel` (also `/stop`).
+    Cancel,
+}
+
+impl Command {
+    /// The command called `name` (lower-case, no slash).
+    pub fn named(name: &str) -> Option<Self> {
+        Some(match name {
+            "start" => Self::Start,
+            "help" => Self::Help,
+            "new" => Self::New,
+            "status" => Self::Status,
+            "cancel" | "stop" => Self::Cancel,
+            _ => return None,
+        })
+    }
+}
+
+/// `/help`, and the answer to an unknown command (with `unknown` named).
+pub fn help(unknown: Option<&str>) -> String {
+    let mut text = match unknown {
+        Some(name) => format!("I don't know /{name}. The commands are:\n"),
+        None => "Send me a task in plain words: I work on it in your workspace with tools \
+                 (read, write and edit files, search, run commands) and answer when done. \
+                 Each message continues the same conversation.\n\nCommands:\n"
+            .to_string(),
+    };
+    for command in MENU {
+        text.push_str(&format!("/{} — {}\n", command.command, command.description));
+    }
+    text
+}
+
+/// `/start`: what the bot is and where the user's files are.
+pub fn start(workspace: &str) -> String {
+    format!(
+        "I am a coding agent (Claude) that works in a workspace of your own on this host.\n\n\
+         Your workspace: {workspace}\n\
+         Only people on the operator's allow-list can use me; you are on it.\n\n{}",
+        help(None)
+    )
+}
+
+/// The answer to a stranger (once a day).
+pub fn stranger(user_id: i64) -> String {
+    format!(
+        "Sorry, this bot is private. If you should have access, ask its operator to add \
+         your Telegram user id {user_id} to the allow-list."
+    )
+}
+
+/// A prompt while a task runs.
+pub const BUSY: &str = "Still working on your last request — /cancel to stop it, /status to see \
+                        what it is doing.";
+/// `/cancel` with a task running.
+pub const CANCELLING: &str = "Stopping the task…";
+/// `/cancel` or `/status` with nothing running.
+pub const IDLE: &str = "No task is running. Send me a message to start one.";
+/// `/new` done.
+pub const FRESH: &str = "Started a fresh conversation. Your workspace and its files are kept.";
+/// `/new` while a task runs.
+pub const NEW_WHILE_BUSY: &str = "A task is running: /cancel it first, then /new.";
+
+/// What a running task has done so far, for `/status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskStats {
+    /// Model turns finished.
+    pub turns: u32,
+    /// Tool calls started.
+    pub tool_calls: u32,
+    /// The last tool called.
+    pub last_tool: Option<String>,
+    /// Tokens read and written by the model so far.
+    pub tokens: u64,
+}
+
+/// `/status` with a task running for `elapsed`.
+pub fn status(task_id: &str, elapsed: Duration, stats: &TaskStats) -> String {
+    let secs = elapsed.as_secs();
+    let elapsed = if secs >= 60 {
+        format!("{} min {} s", secs / 60, secs % 60)
+    } else {
+        format!("{secs} s")
+    };
+    let last = stats
+        .last_tool
+        .as_deref()
+        .map(|tool| format!(" (last: {tool})"))
+        .unwrap_or_default();
+    format!(
+        "Working on task {task_id} for {elapsed}: {} model turns, {} tool calls{last}, \
+         {} tokens so far. /cancel stops it.",
+        stats.turns, stats.tool_calls, stats.tokens
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_menu_fits_telegram_limits_and_matches_the_commands() {
+        for command in MENU {
+            assert!(
+                (1..=32).contains(&command.command.len())
+                    && command
+                        .command
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{}",
+                command.command
+            );
+            assert!((3..=256).contains(&command.description.len()));
+            assert!(Command::named(command.command).is_some());
+        }
+    }
+
+    #[test]
+    fn status_names_turns_tools_tokens_and_time() {
+        let stats = TaskStats {
+            turns: 3,
+            tool_calls: 5,
+            last_tool: Some("Bash".into()),
+            tokens: 12345,
+        };
+        assert_eq!(
+            status("7", Duration::from_secs(65), &stats),
+            "Working on task 7 for 1 min 5 s: 3 model turns, 5 tool calls (last: Bash), 12345 \
+             tokens so far. /cancel stops it."
+        );
+        assert!(help(Some("frob")).starts_with("I don't know /frob."));
+    }
+}

@@ -1,0 +1,21 @@
+//! The Telegram front end: users talk to the agent from a Telegram chat.
+//!
+//! Updates reach the one dispatcher ([`Bot`], its rules in [`bot`]) from either path:
+//! forwarded by the relay to `/invocations` (the server hands them over), or fetched by
+//! `agent-host telegram` itself ([`poll`]). Everything the bot posts goes through the
+//! per-chat [`outbox`] (pacing, `retry_after`, retries) of the [`api`] client; answers are
+//! Markdown [`render`]ed to Telegram HTML; what must survive a restart is in [`store`].
+
+pub mod api;
+pub mod bot;
+pub mod buttons;
+pub mod commands;
+pub mod outbox;
+pub mod poll;
+pub mod render;
+pub mod store;
+pub mod update;
+
+pub use api::BotApi;
+pub use bot::{Bot, BotSettings, Handled};
+pub use store::Store;

@@ -1,0 +1,223 @@
+//! Reading a raw Telegram `Update` into what the bot acts on. Lenient on purpose: a field
+//! the bot does not use may be anything, and an update kind it does not know becomes
+//! [`Incoming::Ignored`] with the reason, never an error.
+
+use serde_json::Value;
+
+/// What kind of chat a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatKind {
+    /// A one-to-one chat with the bot.
+    Private,
+    /// A group, supergroup or anything else shared.
+    Shared,
+}
+
+/// A message with text (or a caption) from a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserMessage {
+    /// Its id in the chat.
+    pub message_id: i64,
+    /// The chat.
+    pub chat_id: i64,
+    /// Private or shared.
+    pub chat_kind: ChatKind,
+    /// The sender's user id.
+    pub from: i64,
+    /// The text, or the caption of a media message.
+    pub text: String,
+    /// The sender of the message this one replies to, if any.
+    pub reply_to_user: Option<i64>,
+}
+
+/// A press on an inline button.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ButtonPress {
+    /// The callback query's id (to answer).
+    pub id: String,
+    /// Who pressed.
+    pub from: i64,
+    /// The chat of the message with the button, if Telegram says.
+    pub chat_id: Option<i64>,
+    /// The button's data.
+    pub data: String,
+}
+
+/// What an update asks of the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A user wrote.
+    Message(UserMessage),
+    /// A user pressed a button.
+    Button(ButtonPress),
+    /// Nothing to do, and why.
+    Ignored(String),
+}
+
+/// The update's id, if it has a usable one.
+pub fn update_id(update: &Value) -> Option<i64> {
+    update.get("update_id")?.as_i64()
+}
+
+/// Reads `update`.
+pub fn read(update: &Value) -> Incoming {
+    if let Some(message) = update.get("message") {
+        return read_message(message);
+    }
+    if let Some(query) = update.get("callback_query") {
+        return read_button(query);
+    }
+    let kind = update
+        .as_object()
+        .and_then(|fields| fields.keys().find(|key| *key != "update_id"))
+        .map_or("an empty update", String::as_str);
+    Incoming::Ignored(format!("{kind} updates are not handled"))
+}
+
+fn read_message(message: &Value) -> Incoming {
+    let Some(from) = message.pointer("/from/id").and_then(Value::as_i64) else {
+        return Incoming::Ignored("a message without a sender".into());
+    };
+    if message.pointer("/from/is_bot") == Some(&Value::Bool(true)) {
+        return Incoming::Ignored("a message from a bot".into());
+    }
+    let (Some(chat_id), Some(message_id)) = (
+        message.pointer("/chat/id").and_then(Value::as_i64),
+        message.get("message_id").and_then(Value::as_i64),
+    ) else {
+        return Incoming::Ignored("a message without a chat or id".into());
+    };
+    let text = message
+        .get("text")
+        .or_else(|| message.get("caption"))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or_default();
+    if text.is_empty() {
+        return Incoming::Ignored("a message without text (a sticker, a photo, ...)".into());
+    }
+    let chat_kind = match message.pointer("/chat/type").and_then(Value::as_str) {
+        Some("private") => ChatKind::Private,
+        _ => ChatKind::Shared,
+    };
+    Incoming::Message(UserMessage {
+        message_id,
+        chat_id,
+        chat_kind,
+        from,
+        text: text.to_string(),
+        reply_to_user: message
+            .pointer("/reply_to_message/from/id")
+            .and_then(Value::as_i64),
+    })
+}
+
+fn read_button(query: &Value) -> Incoming {
+    let (Some(id), Some(from)) = (
+        query.get("id").and_then(Value::as_str),
+        query.pointer("/from/id").and_then(Value::as_i64),
+    ) else {
+        return Incoming::Ignored("a button press without an id or sender".into());
+    };
+    Incoming::Button(ButtonPress {
+        id: id.to_string(),
+        from,
+        chat_id: query.pointer("/message/chat/id").and_then(Value::as_i64),
+        data: query
+            .get("data")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    })
+}
+
+/// A `/command` at the start of `text`: its name (lower-case, without the slash) and the
+/// `@bot` it names, if any, and the rest of the text.
+pub fn command(text: &str) -> Option<(String, Option<&str>, &str)> {
+    let rest = text.strip_prefix('/')?;
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let (word, args) = rest.split_at(end);
+    let (name, bot) = match word.split_once('@') {
+        Some((name, bot)) => (name, Some(bot)),
+        None => (word, None),
+    };
+    let valid = !name.is_empty()
+        && name.len() <= 32
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    valid.then(|| (name.to_ascii_lowercase(), bot, args.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_private_text_message_is_read() {
+        let update = json!({"update_id": 3, "message": {"message_id": 10,
+            "from": {"id": 42, "is_bot": false}, "chat": {"id": 42, "type": "private"},
+            "text": "  fix the build  "}});
+        assert_eq!(update_id(&update), Some(3));
+        assert_eq!(
+            read(&update),
+            Incoming::Message(UserMessage {
+                message_id: 10,
+                chat_id: 42,
+                chat_kind: ChatKind::Private,
+                from: 42,
+                text: "fix the build".into(),
+                reply_to_user: None,
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_stickers_and_bots_are_ignored_with_a_reason() {
+        let cases = [
+            json!({"update_id": 1, "edited_message": {"text": "x"}}),
+            json!({"update_id": 1, "channel_post": {"text": "x"}}),
+            json!({"update_id": 1, "message": {"message_id": 1, "from": {"id": 2},
+                "chat": {"id": 2, "type": "private"}, "sticker": {"file_id": "s"}}}),
+            json!({"update_id": 1, "message": {"message_id": 1, "from": {"id": 2, "is_bot": true},
+                "chat": {"id": 2, "type": "private"}, "text": "hi"}}),
+            json!({"update_id": 1}),
+            json!({"update_id": 1, "message": "not an object"}),
+        ];
+        for update in cases {
+            assert!(
+                matches!(read(&update), Incoming::Ignored(_)),
+                "{update} should be ignored"
+            );
+        }
+        assert_eq!(update_id(&json!({"update_id": "7"})), None);
+    }
+
+    #[test]
+    fn button_presses_are_read() {
+        let update = json!({"update_id": 5, "callback_query": {"id": "cb1",
+            "from": {"id": 8}, "message": {"message_id": 3, "chat": {"id": -100}},
+            "data": "cancel:4:8"}});
+        assert_eq!(
+            read(&update),
+            Incoming::Button(ButtonPress {
+                id: "cb1".into(),
+                from: 8,
+                chat_id: Some(-100),
+                data: "cancel:4:8".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn commands_are_recognised_with_and_without_the_bot_name() {
+        assert_eq!(command("/status"), Some(("status".into(), None, "")));
+        assert_eq!(
+            command("/New@my_bot  now"),
+            Some(("new".into(), Some("my_bot"), "now"))
+        );
+        assert_eq!(command("/"), None);
+        assert_eq!(command("/path/to/file is broken"), None);
+        assert_eq!(command("status"), None);
+    }
+}

@@ -1,0 +1,655 @@
+//! The Telegram front end end to end: updates arrive through `/invocations` (as the relay
+//! forwards them) or through long polling, the production [`Bot`] decides, the scripted
+//! runner does the task, and everything the bot posts goes to the Telegram fake, which
+//! refuses what Telegram would refuse (bad HTML, too long, ...).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use agent_host::agent::launch::Launcher;
+use agent_host::server::{AppState, ServerSettings, TaskRegistry};
+use agent_host::session::Users;
+use agent_host::telegram::poll::{self, PollSettings};
+use agent_host::telegram::{Bot, BotApi, BotSettings, Handled, Store};
+use agent_host_tests::fake_telegram::{Call, Failure, FakeTelegram};
+use agent_host_tests::{ScriptRunner, builtin_plugins};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "123456:TEST-token-for-the-fake";
+const ALICE: i64 = 1001;
+const STRANGER: i64 = 666;
+/// Upper bound for anything the tests wait for (never a timing assertion).
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The bot wired as `serve` wires it, against the fake.
+struct Harness {
+    fake: FakeTelegram,
+    runner: Arc<ScriptRunner>,
+    users: Arc<Users>,
+    root: tempfile::TempDir,
+    bot: Arc<Bot>,
+}
+
+impl Harness {
+    async fn start() -> Self {
+        let fake = FakeTelegram::start(TOKEN).await;
+        let root = tempfile::tempdir().unwrap();
+        let users = Arc::new(Users::new(
+            root.path().join("workspaces"),
+            [ALICE.to_string()],
+        ));
+        let runner = Arc::new(ScriptRunner::new(builtin_plugins().clone()));
+        let mut harness = Self {
+            bot: bot(&fake, root.path(), users.clone(), runner.clone()),
+            fake,
+            runner,
+            users,
+            root,
+        };
+        harness.bot = harness.restart_bot();
+        harness
+    }
+
+    /// A new bot on the same state directory, as after a host restart.
+    fn restart_bot(&self) -> Arc<Bot> {
+        bot(
+            &self.fake,
+            self.root.path(),
+            self.users.clone(),
+            self.runner.clone(),
+        )
+    }
+
+    async fn send(&self, update: Value) -> Handled {
+        self.bot.handle_update(update).await
+    }
+
+    /// Waits until the fake has recorded `count` successful `method` calls to `chat`.
+    async fn wait_for(&self, method: &str, chat: i64, count: usize) -> Vec<Call> {
+        let reached = self
+            .fake
+            .wait_until(|calls| sent(calls, method, chat).len() >= count, WAIT)
+            .await;
+        let calls = sent(&self.fake.calls(), method, chat);
+        assert!(
+            reached,
+            "expected {count} {method} to {chat}, got {calls:#?}\nall calls: {:#?}",
+            self.fake.calls()
+        );
+        calls
+    }
+
+    /// Every text message the bot sent to `chat` (visible text), in order.
+    fn texts(&self, chat: i64) -> Vec<String> {
+        self.fake
+            .messages(chat)
+            .into_iter()
+            .filter(|message| message.document.is_none())
+            .map(|message| message.text)
+            .collect()
+    }
+
+    async fn idle(&self) {
+        let launcher = self.bot.launcher().clone();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while launcher.tasks().active_count() > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "tasks did not finish"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+fn bot(
+    fake: &FakeTelegram,
+    root: &std::path::Path,
+    users: Arc<Users>,
+    runner: Arc<ScriptRunner>,
+) -> Arc<Bot> {
+    let api = BotApi::new(&fake.base_url(), TOKEN).unwrap();
+    let store = Store::open(&root.join("state/telegram")).unwrap();
+    let launcher = Arc::new(Launcher::new(runner, TaskRegistry::new()));
+    let settings = BotSettings {
+        groups: true,
+        send_interval: Duration::from_millis(5),
+        typing_interval: Duration::from_secs(4),
+    };
+    Arc::new(Bot::new(api, store, users, launcher, settings))
+}
+
+/// The successful calls of `method` to `chat`.
+fn sent(calls: &[Call], method: &str, chat: i64) -> Vec<Call> {
+    calls
+        .iter()
+        .filter(|call| call.method == method && call.ok && call.params["chat_id"] == json!(chat))
+        .cloned()
+        .collect()
+}
+
+/// `update` with a fresh `update_id` (as Telegram numbers them), for updates handed to
+/// the bot directly rather than pushed to the fake's `getUpdates`.
+fn numbered(mut update: Value) -> Value {
+    static NEXT: AtomicI64 = AtomicI64::new(500_000);
+    update["update_id"] = json!(NEXT.fetch_add(1, Ordering::Relaxed));
+    update
+}
+
+fn message(text: &str) -> Value {
+    numbered(FakeTelegram::private_message(ALICE, text))
+}
+
+#[tokio::test]
+async fn a_prompt_through_invocations_shows_typing_then_answers_in_a_new_message() {
+    let harness = Harness::start().await;
+    let launcher = harness.bot.launcher().clone();
+    let state = AppState::with_launcher(harness.users.clone(), launcher, ServerSettings::default())
+        .with_bot(harness.bot.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(agent_host::server::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+
+    let update = message("say hello");
+    let response = reqwest::Client::new()
+        .post(format!("{base}/invocations"))
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "accepted", "{body}");
+
+    let answers = harness.wait_for("sendMessage", ALICE, 1).await;
+    let typing = harness.wait_for("sendChatAction", ALICE, 1).await;
+    assert_eq!(typing[0].params["action"], "typing");
+    assert!(
+        typing[0].at <= answers[0].at,
+        "typing shows before the answer"
+    );
+    assert_eq!(answers[0].params["text"], "done: 1 steps");
+    assert_eq!(
+        answers[0].params["reply_parameters"]["message_id"], update["message"]["message_id"],
+        "the answer replies to the prompt"
+    );
+    assert!(
+        harness.fake.calls_to("editMessageText").is_empty(),
+        "the final answer is a new message (the phone notifies), not an edit"
+    );
+    assert!(
+        harness.fake.calls().iter().all(|call| call.ok),
+        "{:#?}",
+        harness.fake.calls()
+    );
+
+    // The relay redelivers the same update: no second task.
+    let again: Value = reqwest::Client::new()
+        .post(format!("{base}/invocations"))
+        .json(&update)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["status"], "duplicate", "{again}");
+    let _ = stop.send(());
+    served.await.unwrap().unwrap();
+    assert_eq!(harness.texts(ALICE), vec!["done: 1 steps"]);
+}
+
+#[tokio::test]
+async fn long_polling_runs_the_same_dispatcher_and_keeps_its_offset() {
+    let harness = Harness::start().await;
+    let first = harness.fake.push_update(message("first task"));
+    let settings = PollSettings {
+        timeout: Duration::from_secs(5),
+        shutdown_grace: Duration::from_secs(5),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let polling = tokio::spawn(poll::run(harness.bot.clone(), settings, async move {
+        let _ = stopped.await;
+    }));
+    harness.wait_for("sendMessage", ALICE, 1).await;
+    assert!(
+        !harness.fake.calls_to("setMyCommands").is_empty(),
+        "local mode registers the command menu"
+    );
+    let allowed = harness.fake.last_allowed_updates().unwrap();
+    assert!(
+        allowed.contains(&"message".to_string()) && allowed.contains(&"callback_query".to_string()),
+        "{allowed:?}"
+    );
+    let second = harness.fake.push_update(message("second task"));
+    harness.wait_for("sendMessage", ALICE, 2).await;
+    let _ = stop.send(());
+    polling.await.unwrap().unwrap();
+    assert_eq!(harness.bot.store().offset(), second + 1);
+    assert!(second > first);
+
+    // A restarted poller starts after what it handled: nothing is repeated.
+    let bot = harness.restart_bot();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let polling = tokio::spawn(poll::run(bot, settings, async move {
+        let _ = stopped.await;
+    }));
+    harness.fake.push_update(message("third task"));
+    harness.wait_for("sendMessage", ALICE, 3).await;
+    let _ = stop.send(());
+    polling.await.unwrap().unwrap();
+    assert_eq!(harness.texts(ALICE).len(), 3, "{:?}", harness.texts(ALICE));
+}
+
+#[tokio::test]
+async fn polling_refuses_to_start_beside_a_webhook_or_another_poller() {
+    let harness = Harness::start().await;
+    let settings = PollSettings {
+        timeout: Duration::from_secs(5),
+        shutdown_grace: Duration::from_secs(1),
+    };
+    harness
+        .fake
+        .set_webhook_url(Some("https://relay.example/telegram"));
+    let error = poll::run(harness.bot.clone(), settings, std::future::pending())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("webhook") && error.contains("deleteWebhook"),
+        "{error}"
+    );
+
+    harness.fake.set_webhook_url(None);
+    harness.fake.fail_next(
+        "getUpdates",
+        Failure::Status(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running".into()),
+    );
+    let error = tokio::time::timeout(
+        WAIT,
+        poll::run(harness.bot.clone(), settings, std::future::pending()),
+    )
+    .await
+    .expect("a conflict ends polling, it is not retried forever")
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("409") && error.contains("another process"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_long_answer_with_code_tables_and_stray_markup_arrives_whole() {
+    let harness = Harness::start().await;
+    let code = "fn main() {\n    let x = a < b && c > d;\n    println!(\"<&>\");\n}\n";
+    let mut answer = String::from(
+        "# Result\n\nUnbalanced *stars and _underscores and <tags> & \"quotes\".\n\n| a | b |\n|---|---|\n| 1 < 2 | x & y |\n\n",
+    );
+    for i in 0..40 {
+        answer.push_str(&format!(
+            "Paragraph {i}: some words about the change.\n\n```rust\n{code}```\n\n"
+        ));
+    }
+    harness.runner.set_answer("long", &answer);
+    harness.send(message("answer long")).await;
+    harness.idle().await;
+    harness.wait_until_quiet().await;
+    let messages = harness.fake.messages(ALICE);
+    assert!(
+        harness.fake.calls().iter().all(|call| call.ok),
+        "every call accepted: {:#?}",
+        harness.fake.calls()
+    );
+    let visible: String = messages
+        .iter()
+        .filter(|m| m.document.is_none())
+        .map(|m| m.text.clone())
+        .collect();
+    let documents: Vec<_> = messages.iter().filter_map(|m| m.document.clone()).collect();
+    match documents.as_slice() {
+        [] => {
+            for i in 0..40 {
+                assert!(
+                    visible.contains(&format!("Paragraph {i}:")),
+                    "paragraph {i} lost"
+                );
+            }
+            assert_eq!(visible.matches("println!(\"<&>\");").count(), 40);
+        }
+        [document] => {
+            assert_eq!(document.file_name, "answer.md");
+            assert_eq!(
+                String::from_utf8_lossy(&document.bytes),
+                answer,
+                "the document holds the whole answer"
+            );
+            assert!(
+                visible.contains("Result"),
+                "the start is shown as a message"
+            );
+        }
+        more => panic!("one document at most: {more:?}"),
+    }
+    assert!(
+        visible.contains("Unbalanced *stars and _underscores and <tags> & \"quotes\"."),
+        "{visible}"
+    );
+}
+
+impl Harness {
+    /// Waits until the answer's delivery (after the task) has finished.
+    async fn wait_until_quiet(&self) {
+        let store = self.bot.store();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !store.pending_answers().is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the answer was not delivered"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn refused_formatting_is_resent_as_plain_text() {
+    let harness = Harness::start().await;
+    harness.runner.set_answer("bold", "**done** and `ok`");
+    harness
+        .fake
+        .fail_next("sendMessage", Failure::CantParseEntities);
+    harness.send(message("answer bold")).await;
+    let sent = harness.wait_for("sendMessage", ALICE, 1).await;
+    assert_eq!(
+        sent[0].params["parse_mode"],
+        Value::Null,
+        "the resend is plain text"
+    );
+    assert_eq!(harness.texts(ALICE), vec!["done and ok"]);
+}
+
+#[tokio::test]
+async fn too_many_requests_waits_retry_after_and_delivers() {
+    let harness = Harness::start().await;
+    harness
+        .fake
+        .fail_next("sendMessage", Failure::TooManyRequests { retry_after: 1 });
+    harness.send(message("hello")).await;
+    let sent = harness.wait_for("sendMessage", ALICE, 1).await;
+    let refused: Vec<Call> = harness
+        .fake
+        .calls_to("sendMessage")
+        .into_iter()
+        .filter(|c| !c.ok)
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert!(
+        sent[0].at.duration_since(refused[0].at) >= Duration::from_secs(1),
+        "waited retry_after"
+    );
+    assert_eq!(harness.texts(ALICE), vec!["done: 1 steps"]);
+}
+
+#[tokio::test]
+async fn every_command_answers_and_control_never_waits_for_the_task() {
+    let harness = Harness::start().await;
+    let gate = harness.runner.gate("hold");
+    for (command, expected) in [
+        ("/start", "Your workspace:"),
+        ("/help", "/cancel"),
+        ("/status", "No task is running"),
+        ("/cancel", "No task is running"),
+        ("/new", "fresh conversation"),
+        ("/frobnicate", "I don't know /frobnicate"),
+    ] {
+        assert!(
+            matches!(harness.send(message(command)).await, Handled::Control(_)),
+            "{command}"
+        );
+        let count = harness.texts(ALICE).len() + 1;
+        harness.wait_for("sendMessage", ALICE, count).await;
+        let last = harness.texts(ALICE).pop().unwrap();
+        assert!(last.contains(expected), "{command} → {last}");
+    }
+
+    let started = harness.send(message("wait hold")).await;
+    assert!(matches!(started, Handled::Started(_)), "{started:?}");
+    gate.reached().await;
+    let before = harness.texts(ALICE).len();
+    assert_eq!(harness.send(message("another prompt")).await, Handled::Busy);
+    assert!(matches!(
+        harness.send(message("/status")).await,
+        Handled::Control(_)
+    ));
+    assert!(matches!(
+        harness.send(message("/new")).await,
+        Handled::Control(_)
+    ));
+    harness.wait_for("sendMessage", ALICE, before + 3).await;
+    let replies = harness.texts(ALICE)[before..].to_vec();
+    assert!(
+        replies[0].starts_with("Still working on your last request"),
+        "{replies:?}"
+    );
+    assert!(replies[1].starts_with("Working on task"), "{replies:?}");
+    assert!(replies[2].contains("/cancel it first"), "{replies:?}");
+
+    assert!(matches!(
+        harness.send(message("/cancel")).await,
+        Handled::Control(_)
+    ));
+    harness.idle().await;
+    harness.wait_for("sendMessage", ALICE, before + 5).await;
+    let replies = harness.texts(ALICE)[before + 3..].to_vec();
+    assert!(
+        replies.contains(&"Stopping the task…".to_string()),
+        "{replies:?}"
+    );
+    assert!(
+        replies.contains(&"The task was cancelled.".to_string()),
+        "{replies:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stranger_is_refused_once_and_starts_nothing() {
+    let harness = Harness::start().await;
+    let stranger = |text: &str| numbered(FakeTelegram::private_message(STRANGER, text));
+    assert_eq!(
+        harness.send(stranger("write me a virus")).await,
+        Handled::Refused
+    );
+    let refusal = harness.wait_for("sendMessage", STRANGER, 1).await;
+    assert!(
+        refusal[0].params["text"]
+            .as_str()
+            .unwrap()
+            .contains(&STRANGER.to_string())
+    );
+    assert_eq!(harness.send(stranger("/start")).await, Handled::Refused);
+    // After a restart too: the refusal is remembered for the day.
+    let bot = harness.restart_bot();
+    assert_eq!(
+        bot.handle_update(stranger("hello?")).await,
+        Handled::Refused
+    );
+    assert_eq!(harness.bot.launcher().tasks().active_count(), 0);
+    assert!(
+        !harness.users.workspace_path(&STRANGER.to_string()).exists(),
+        "no workspace for a stranger"
+    );
+    // Give a second refusal every chance to be posted before checking there was none.
+    harness.send(message("/help")).await;
+    harness.wait_for("sendMessage", ALICE, 1).await;
+    assert_eq!(
+        sent(&harness.fake.calls(), "sendMessage", STRANGER).len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_update_starts_no_second_task_even_after_a_restart() {
+    let harness = Harness::start().await;
+    let update = message("once");
+    assert!(matches!(
+        harness.send(update.clone()).await,
+        Handled::Started(_)
+    ));
+    harness.idle().await;
+    harness.wait_for("sendMessage", ALICE, 1).await;
+    assert_eq!(harness.send(update.clone()).await, Handled::Duplicate);
+    let bot = harness.restart_bot();
+    assert_eq!(bot.handle_update(update).await, Handled::Duplicate);
+    harness.wait_until_quiet().await;
+    assert_eq!(harness.texts(ALICE).len(), 1);
+}
+
+#[tokio::test]
+async fn an_answer_recorded_but_not_sent_is_sent_after_a_restart() {
+    let harness = Harness::start().await;
+    // Telegram is unreachable for the whole delivery: the answer stays recorded.
+    for _ in 0..agent_host::telegram::outbox::NETWORK_ATTEMPTS {
+        harness
+            .fake
+            .fail_next("sendMessage", Failure::Status(502, "Bad Gateway".into()));
+    }
+    harness.send(message("hello")).await;
+    harness.idle().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while harness.fake.calls_to("sendMessage").len()
+        < agent_host::telegram::outbox::NETWORK_ATTEMPTS as usize
+    {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(harness.texts(ALICE).is_empty());
+    assert_eq!(harness.bot.store().pending_answers().len(), 1);
+
+    // The restarted host sends it when the first update arrives (behind the relay it
+    // may not touch the network at start).
+    let bot = harness.restart_bot();
+    bot.handle_update(message("/status")).await;
+    harness.wait_for("sendMessage", ALICE, 2).await;
+    assert!(
+        harness.texts(ALICE).contains(&"done: 1 steps".to_string()),
+        "{:?}",
+        harness.texts(ALICE)
+    );
+    assert!(bot.store().pending_answers().is_empty());
+}
+
+#[tokio::test]
+async fn groups_answer_only_messages_addressed_to_the_bot() {
+    let harness = Harness::start().await;
+    let group = -100_200;
+    let plain = numbered(FakeTelegram::group_message(
+        group,
+        ALICE,
+        "chatting among ourselves",
+    ));
+    assert!(matches!(harness.send(plain).await, Handled::Ignored(_)));
+    let me = agent_host_tests::fake_telegram::BOT_USERNAME;
+    let addressed = numbered(FakeTelegram::group_message(
+        group,
+        ALICE,
+        &format!("@{me} say hi"),
+    ));
+    assert!(matches!(harness.send(addressed).await, Handled::Started(_)));
+    let answer = harness.wait_for("sendMessage", group, 1).await;
+    assert_eq!(answer[0].params["text"], "done: 1 steps");
+}
+
+/// Button presses come through long polling here: the fake accepts an answer only to a
+/// callback query it delivered.
+#[tokio::test]
+async fn button_presses_are_always_answered_and_checked_against_the_owner() {
+    let harness = Harness::start().await;
+    let gate = harness.runner.gate("hold");
+    let settings = PollSettings {
+        timeout: Duration::from_secs(5),
+        shutdown_grace: Duration::from_secs(5),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let polling = tokio::spawn(poll::run(harness.bot.clone(), settings, async move {
+        let _ = stopped.await;
+    }));
+    harness
+        .fake
+        .push_update(FakeTelegram::private_message(ALICE, "wait hold"));
+    gate.reached().await;
+    // The scripted task is the bot's first, so its id is 1.
+    let press = |from: i64, data: &str| FakeTelegram::callback_query(from, ALICE, 1, data);
+    let (foreign, garbage, own) = (
+        press(STRANGER, &format!("cancel:1:{ALICE}")),
+        press(ALICE, "not ours"),
+        press(ALICE, &format!("cancel:1:{ALICE}")),
+    );
+    harness.fake.push_update(foreign.clone());
+    harness.fake.push_update(garbage.clone());
+    let answered = |n: usize| {
+        move |calls: &[Call]| {
+            calls
+                .iter()
+                .filter(|c| c.method == "answerCallbackQuery")
+                .count()
+                >= n
+        }
+    };
+    assert!(harness.fake.wait_until(answered(2), WAIT).await);
+    assert_eq!(
+        harness.bot.launcher().tasks().active_count(),
+        1,
+        "a stranger's press stops nothing"
+    );
+    harness.fake.push_update(own.clone());
+    assert!(harness.fake.wait_until(answered(3), WAIT).await);
+    harness.idle().await;
+    let _ = stop.send(());
+    polling.await.unwrap().unwrap();
+    assert!(harness.fake.unanswered_callbacks().is_empty());
+    // Presses are answered concurrently: match each answer to its press.
+    let notice = |press: &Value| {
+        let id = &press["callback_query"]["id"];
+        let calls = harness.fake.calls_to("answerCallbackQuery");
+        let call = calls.iter().find(|c| &c.params["callback_query_id"] == id);
+        call.map(|c| c.params["text"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(
+        notice(&foreign).as_deref(),
+        Some("This button belongs to someone else.")
+    );
+    assert_eq!(
+        notice(&garbage).as_deref(),
+        Some("This button is no longer in use.")
+    );
+    assert_eq!(notice(&own).as_deref(), Some("Stopping the task…"));
+    assert!(
+        harness
+            .texts(ALICE)
+            .contains(&"The task was cancelled.".to_string())
+    );
+}
+
+#[tokio::test]
+async fn ignored_updates_start_nothing_and_never_fail() {
+    let harness = Harness::start().await;
+    for update in [
+        json!({"update_id": 9001, "edited_message": {"message_id": 1, "text": "x"}}),
+        json!({"update_id": 9002, "channel_post": {"message_id": 1, "text": "x"}}),
+        json!({"update_id": 9003, "message": {"message_id": 1, "from": {"id": ALICE}, "chat": {"id": ALICE, "type": "private"}, "sticker": {"file_id": "x"}}}),
+        json!({"update_id": 9004, "my_chat_member": {}}),
+        json!({"update_id": "nine"}),
+    ] {
+        assert!(
+            matches!(harness.send(update.clone()).await, Handled::Ignored(_)),
+            "{update}"
+        );
+    }
+    assert_eq!(harness.bot.launcher().tasks().active_count(), 0);
+}
