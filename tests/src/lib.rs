@@ -1,10 +1,11 @@
 //! Shared fixtures for the end-to-end tests: the real built-in plugin components, loaded
 //! once per test binary, and a fresh temporary workspace and session per test; fakes
-//! (Bedrock, a scripted job runner) and the means to drive them without waiting on the
-//! clock ([`Gate`], [`ManualClock`]).
+//! (Bedrock, the Telegram Bot API, a scripted job runner) and the means to drive them
+//! without waiting on the clock ([`Gate`], [`ManualClock`]).
 
 mod clock;
 pub mod fake_bedrock;
+pub mod fake_telegram;
 mod gate;
 mod runner;
 
