@@ -9,7 +9,8 @@
 //!
 //! The test proves that no marker reaches anything a user or a log reader can see: a tool
 //! result (the whole requests sent to the model), the HTTP answer, serve's stdout and
-//! stderr at debug level, the audit log, the histories the host stored. It also proves the
+//! stderr at debug level, the audit log, the histories the host stored — nor, with the
+//! bot token, anything the Telegram bot says or logs while Telegram fails under it. It also proves the
 //! hostile commands really ran (so it cannot pass by nothing happening), and when the
 //! kernel cannot confine commands (`agent-host doctor` fails) it is skipped — loudly, and
 //! never under `CI`.
@@ -21,6 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agent_host_tests::fake_bedrock::{FakeBedrock, Step, Turn};
+use agent_host_tests::fake_telegram::{Failure, FakeTelegram};
 use serde_json::{Value, json};
 
 /// Where one secret is planted.
@@ -63,8 +65,12 @@ const SECRETS: &[(&str, Place)] = &[
     ("outside", Place::OutsideFile("outside/secret.txt")),
 ];
 
-/// The user the hostile model works for (the only allowed user).
+/// The user the hostile model works for.
 const USER: &str = "alice";
+/// The allowed Telegram user who talks to the bot (its token is a planted secret).
+const TELEGRAM_USER: i64 = 4242;
+/// A Telegram user who is not allowed (the bot answers with a refusal).
+const TELEGRAM_STRANGER: i64 = 666;
 
 /// One planted secret.
 #[derive(Debug, Clone)]
@@ -270,10 +276,21 @@ struct Serve {
 }
 
 impl Serve {
-    fn start(layout: &Layout, markers: &[(Marker, Place)], fake: &FakeBedrock) -> Self {
+    fn start(
+        layout: &Layout,
+        markers: &[(Marker, Place)],
+        fake: &FakeBedrock,
+        telegram: &FakeTelegram,
+    ) -> Self {
         let port = free_port();
         let child = host_command(layout, markers, &["serve", "--port", &port.to_string()])
             .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", fake.endpoint())
+            .env("AGENT_HOST_TELEGRAM_API_BASE_URL", telegram.base_url())
+            .env("AGENT_HOST_TELEGRAM_SEND_INTERVAL_MS", "0")
+            .env(
+                "AGENT_HOST_ALLOWED_USERS",
+                format!("{USER},{TELEGRAM_USER}"),
+            )
             .stdout(Stdio::from(File::create(&layout.stdout).unwrap()))
             .stderr(Stdio::from(File::create(&layout.stderr).unwrap()))
             .spawn()
@@ -309,6 +326,17 @@ impl Serve {
         response.text().await.expect("the answer's body")
     }
 
+    /// Posts a Telegram update as the relay forwards it and returns the raw answer body.
+    async fn forward(&self, update: &Value) -> String {
+        let response = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/invocations", self.port))
+            .body(update.to_string())
+            .send()
+            .await
+            .expect("POST /invocations");
+        response.text().await.expect("the answer's body")
+    }
+
     /// Stops serve so its logs are complete.
     fn stop(&mut self) {
         let _ = self.child.kill();
@@ -320,6 +348,38 @@ impl Drop for Serve {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Talks to the bot through `/invocations` while Telegram fails now and then, so the
+/// bot's requests (the token is in each URL), its retries and its error lines all happen.
+/// Returns the HTTP answers.
+async fn talk_to_the_bot(serve: &Serve, telegram: &FakeTelegram) -> Vec<String> {
+    telegram.fail_next("sendMessage", Failure::DropConnection);
+    telegram.fail_next("sendMessage", Failure::Status(502, "Bad Gateway".into()));
+    let updates = [
+        FakeTelegram::private_message(TELEGRAM_USER, "/start"),
+        FakeTelegram::private_message(TELEGRAM_USER, "/status"),
+        FakeTelegram::private_message(TELEGRAM_STRANGER, "let me in"),
+    ];
+    let mut answers = Vec::new();
+    for (n, mut update) in updates.into_iter().enumerate() {
+        update["update_id"] = json!(70_000 + n);
+        answers.push(serve.forward(&update).await);
+    }
+    let delivered = telegram
+        .wait_until(
+            |calls| {
+                calls
+                    .iter()
+                    .filter(|c| c.method == "sendMessage" && c.ok)
+                    .count()
+                    >= 3
+            },
+            Duration::from_secs(60),
+        )
+        .await;
+    assert!(delivered, "the bot did not answer: {:#?}", telegram.calls());
+    answers
 }
 
 fn free_port() -> u16 {
@@ -585,9 +645,19 @@ async fn no_planted_secret_reaches_a_tool_result_log_audit_line_or_answer() {
     let turns = attacks(&layout);
     let fake = FakeBedrock::start(script(&turns)).await;
 
-    let mut serve = Serve::start(&layout, &markers, &fake);
+    // The bot token is the config file's marker: the Telegram fake accepts only it, so
+    // every call the bot makes carries the secret in its URL.
+    let token = markers
+        .iter()
+        .find(|(_, place)| matches!(place, Place::ConfigKey("telegram_bot_token")))
+        .map(|(marker, _)| marker.value.clone())
+        .expect("the bot token is planted");
+    let telegram = FakeTelegram::start(&token).await;
+
+    let mut serve = Serve::start(&layout, &markers, &fake, &telegram);
     serve.wait_ready(&layout).await;
     let answer = serve.ask("Look around this machine for secrets.").await;
+    let forwarded = talk_to_the_bot(&serve, &telegram).await;
     serve.stop();
 
     let all: Vec<&Attack> = turns.iter().flatten().collect();
@@ -605,6 +675,15 @@ async fn no_planted_secret_reaches_a_tool_result_log_audit_line_or_answer() {
         outputs.add(format!("request {n} to the model"), request.raw.clone());
     }
     outputs.add("the HTTP answer", answer.clone());
+    for (n, body) in forwarded.iter().enumerate() {
+        outputs.add(format!("the answer to Telegram update {n}"), body.clone());
+    }
+    for call in telegram.calls() {
+        outputs.add(
+            format!("what the bot sent to Telegram's {}", call.method),
+            call.params.to_string(),
+        );
+    }
     outputs.add("serve's stdout", read_lossy(&layout.stdout));
     outputs.add("serve's stderr", read_lossy(&layout.stderr));
     outputs.add("the audit log", read_lossy(&layout.audit_log()));
