@@ -1304,16 +1304,7 @@ fn reply_markup(p: &Map<String, Value>) -> Result<Option<Value>, ApiError> {
         return Ok((!empty).then_some(Value::Object(markup)));
     }
     if let Some(rows) = markup.get("keyboard") {
-        let rows = rows
-            .as_array()
-            .filter(|rows| rows.iter().all(Value::is_array))
-            .ok_or_else(|| {
-                bad("field \"keyboard\" of the ReplyKeyboardMarkup must be an Array of Arrays")
-            })?;
-        for button in rows
-            .iter()
-            .flat_map(|row| row.as_array().into_iter().flatten())
-        {
+        for button in buttons(rows, "keyboard", "ReplyKeyboardMarkup")? {
             let text = button.as_str().or_else(|| button["text"].as_str());
             if text.is_none_or(str::is_empty) {
                 return Err(bad("can't parse keyboard button: Text must be non-empty"));
@@ -1353,17 +1344,28 @@ const BUTTON_ACTIONS: &[&str] = &[
     "pay",
 ];
 
-fn check_inline_keyboard(rows: &Value) -> Result<(), ApiError> {
+/// The buttons of a keyboard's `field` (rows of buttons), refused as Telegram does when it
+/// is not an array of arrays.
+fn buttons<'a>(
+    rows: &'a Value,
+    field: &str,
+    markup: &str,
+) -> Result<impl Iterator<Item = &'a Value>, ApiError> {
     let rows = rows
         .as_array()
         .filter(|rows| rows.iter().all(Value::is_array))
         .ok_or_else(|| {
-            bad("field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array of Arrays")
+            bad(format!(
+                "field \"{field}\" of the {markup} must be an Array of Arrays"
+            ))
         })?;
-    for button in rows
+    Ok(rows
         .iter()
-        .flat_map(|row| row.as_array().into_iter().flatten())
-    {
+        .flat_map(|row| row.as_array().into_iter().flatten()))
+}
+
+fn check_inline_keyboard(rows: &Value) -> Result<(), ApiError> {
+    for button in buttons(rows, "inline_keyboard", "InlineKeyboardMarkup")? {
         let Some(button) = button.as_object() else {
             return Err(bad(
                 "can't parse inline keyboard button: InlineKeyboardButton must be an Object",

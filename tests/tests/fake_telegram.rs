@@ -21,6 +21,12 @@ fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
+/// Calls `method` with a multipart body (an upload); returns the answer.
+async fn upload(fake: &FakeTelegram, method: &str, form: reqwest::multipart::Form) -> Value {
+    let response = http().post(fake.api_url(method)).multipart(form).send();
+    response.await.unwrap().json().await.unwrap()
+}
+
 /// Calls `method` with a JSON body; returns the HTTP status and the answer.
 async fn api(fake: &FakeTelegram, method: &str, params: Value) -> (u16, Value) {
     let response = http()
@@ -863,15 +869,7 @@ async fn send_document_multipart_is_recorded_and_downloadable() {
             "document",
             reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("a.txt"),
         );
-    let body: Value = http()
-        .post(fake.api_url("sendDocument"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = upload(&fake, "sendDocument", form).await;
     assert_eq!(
         body["description"],
         "Bad Request: message caption is too long"
@@ -879,15 +877,7 @@ async fn send_document_multipart_is_recorded_and_downloadable() {
     let form = reqwest::multipart::Form::new()
         .text("chat_id", USER.to_string())
         .part("document", reqwest::multipart::Part::bytes(b"x".to_vec()));
-    let body: Value = http()
-        .post(fake.api_url("sendDocument"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = upload(&fake, "sendDocument", form).await;
     assert_eq!(
         body["description"],
         "Bad Request: wrong file identifier/HTTP URL specified"
@@ -915,15 +905,7 @@ async fn send_document_multipart_is_recorded_and_downloadable() {
             "photo",
             reqwest::multipart::Part::bytes(png).file_name("p.png"),
         );
-    let body: Value = http()
-        .post(fake.api_url("sendPhoto"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = upload(&fake, "sendPhoto", form).await;
     assert_eq!(body["result"]["photo"][0]["width"], 2, "{body}");
     assert_eq!(body["result"]["photo"][0]["height"], 3);
     let form = reqwest::multipart::Form::new()
@@ -932,15 +914,7 @@ async fn send_document_multipart_is_recorded_and_downloadable() {
             "photo",
             reqwest::multipart::Part::bytes(b"not an image".to_vec()).file_name("p.png"),
         );
-    let body: Value = http()
-        .post(fake.api_url("sendPhoto"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = upload(&fake, "sendPhoto", form).await;
     assert_eq!(body["description"], "Bad Request: IMAGE_PROCESS_FAILED");
 }
 

@@ -120,6 +120,32 @@ fn bot(
     Arc::new(Bot::new(api, store, users, launcher, settings))
 }
 
+/// `agent-host telegram`'s polling loop on `bot`, in the background.
+struct Poller {
+    stop: tokio::sync::oneshot::Sender<()>,
+    polling: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Poller {
+    fn start(bot: Arc<Bot>) -> Self {
+        let settings = PollSettings {
+            timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(5),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let polling = tokio::spawn(poll::run(bot, settings, async move {
+            let _ = stopped.await;
+        }));
+        Self { stop, polling }
+    }
+
+    /// Stops polling as SIGTERM does; running tasks finish first.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.polling.await.unwrap().unwrap();
+    }
+}
+
 /// The successful calls of `method` to `chat`.
 fn sent(calls: &[Call], method: &str, chat: i64) -> Vec<Call> {
     calls
@@ -207,14 +233,7 @@ async fn a_prompt_through_invocations_shows_typing_then_answers_in_a_new_message
 async fn long_polling_runs_the_same_dispatcher_and_keeps_its_offset() {
     let harness = Harness::start().await;
     let first = harness.fake.push_update(message("first task"));
-    let settings = PollSettings {
-        timeout: Duration::from_secs(5),
-        shutdown_grace: Duration::from_secs(5),
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let polling = tokio::spawn(poll::run(harness.bot.clone(), settings, async move {
-        let _ = stopped.await;
-    }));
+    let poller = Poller::start(harness.bot.clone());
     harness.wait_for("sendMessage", ALICE, 1).await;
     assert!(
         !harness.fake.calls_to("setMyCommands").is_empty(),
@@ -227,21 +246,15 @@ async fn long_polling_runs_the_same_dispatcher_and_keeps_its_offset() {
     );
     let second = harness.fake.push_update(message("second task"));
     harness.wait_for("sendMessage", ALICE, 2).await;
-    let _ = stop.send(());
-    polling.await.unwrap().unwrap();
+    poller.stop().await;
     assert_eq!(harness.bot.store().offset(), second + 1);
     assert!(second > first);
 
     // A restarted poller starts after what it handled: nothing is repeated.
-    let bot = harness.restart_bot();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let polling = tokio::spawn(poll::run(bot, settings, async move {
-        let _ = stopped.await;
-    }));
+    let poller = Poller::start(harness.restart_bot());
     harness.fake.push_update(message("third task"));
     harness.wait_for("sendMessage", ALICE, 3).await;
-    let _ = stop.send(());
-    polling.await.unwrap().unwrap();
+    poller.stop().await;
     assert_eq!(harness.texts(ALICE).len(), 3, "{:?}", harness.texts(ALICE));
 }
 
@@ -571,14 +584,7 @@ async fn groups_answer_only_messages_addressed_to_the_bot() {
 async fn button_presses_are_always_answered_and_checked_against_the_owner() {
     let harness = Harness::start().await;
     let gate = harness.runner.gate("hold");
-    let settings = PollSettings {
-        timeout: Duration::from_secs(5),
-        shutdown_grace: Duration::from_secs(5),
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let polling = tokio::spawn(poll::run(harness.bot.clone(), settings, async move {
-        let _ = stopped.await;
-    }));
+    let poller = Poller::start(harness.bot.clone());
     harness
         .fake
         .push_update(FakeTelegram::private_message(ALICE, "wait hold"));
@@ -610,8 +616,7 @@ async fn button_presses_are_always_answered_and_checked_against_the_owner() {
     harness.fake.push_update(own.clone());
     assert!(harness.fake.wait_until(answered(3), WAIT).await);
     harness.idle().await;
-    let _ = stop.send(());
-    polling.await.unwrap().unwrap();
+    poller.stop().await;
     assert!(harness.fake.unanswered_callbacks().is_empty());
     // Presses are answered concurrently: match each answer to its press.
     let notice = |press: &Value| {

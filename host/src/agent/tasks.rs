@@ -9,9 +9,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde::Serialize;
+
+use crate::shared::unix_seconds;
 
 /// The two statuses AgentCore understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -82,7 +84,7 @@ impl Default for TaskRegistry {
 impl TaskRegistry {
     /// An empty registry on the system clock: `Healthy` since now.
     pub fn new() -> Self {
-        Self::with_clock(Arc::new(unix_now))
+        Self::with_clock(Arc::new(unix_seconds))
     }
 
     /// An empty registry reading the time from `clock`: `Healthy` since `clock()`.
@@ -188,12 +190,6 @@ impl Drop for TaskGuard {
     fn drop(&mut self) {
         self.registry.complete(self.id);
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -15,11 +15,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::shared::write_atomically;
+use crate::shared::{unix_seconds, write_atomically};
 
 /// How many recent update ids are remembered.
 const SEEN_KEPT: usize = 2048;
@@ -85,7 +85,7 @@ impl Store {
 
     /// Whether `user_id` should hear a refusal today (and notes that they did).
     pub fn refuse_today(&self, user_id: i64) -> bool {
-        let today = unix_now() / 86_400;
+        let today = unix_seconds() / 86_400;
         let mut strangers = lock(&self.strangers);
         if strangers.get(&user_id) == Some(&today) {
             return false;
@@ -191,12 +191,6 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
