@@ -80,6 +80,24 @@ async fn local_mode_answers_stops_on_sigterm_and_never_logs_the_token() {
         .collect();
     assert_eq!(texts, ["Hello from the model."]);
     assert!(!telegram.calls_to("setMyCommands").is_empty());
+    let typing = telegram.calls_to("sendChatAction");
+    assert!(
+        typing
+            .iter()
+            .any(|c| c.ok && c.params["action"] == "typing"),
+        "{typing:#?}"
+    );
+    let refused: Vec<String> = telegram
+        .calls()
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.method.clone())
+        .collect();
+    assert_eq!(
+        refused,
+        ["getUpdates", "sendMessage"],
+        "only the injected failures were refused"
+    );
 
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let output = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();

@@ -576,6 +576,31 @@ async fn groups_answer_only_messages_addressed_to_the_bot() {
     assert!(matches!(harness.send(addressed).await, Handled::Started(_)));
     let answer = harness.wait_for("sendMessage", group, 1).await;
     assert_eq!(answer[0].params["text"], "done: 1 steps");
+    harness.idle().await;
+
+    // A reply to one of the bot's messages addresses it too; a reply to someone else not.
+    let reply_to = |from: i64| {
+        let mut update = numbered(FakeTelegram::group_message(group, ALICE, "and now this"));
+        update["message"]["reply_to_message"] =
+            json!({"message_id": 1, "from": {"id": from, "is_bot": from == harness.fake.bot_id()}});
+        update
+    };
+    assert!(matches!(
+        harness.send(reply_to(STRANGER)).await,
+        Handled::Ignored(_)
+    ));
+    assert!(matches!(
+        harness.send(reply_to(harness.fake.bot_id())).await,
+        Handled::Started(_)
+    ));
+    harness.wait_for("sendMessage", group, 2).await;
+    // A command naming another bot is not for this one.
+    let other = numbered(FakeTelegram::group_message(
+        group,
+        ALICE,
+        "/status@some_other_bot",
+    ));
+    assert!(matches!(harness.send(other).await, Handled::Ignored(_)));
 }
 
 /// Button presses come through long polling here: the fake accepts an answer only to a
