@@ -8,6 +8,7 @@
 //! - a front end takes the user's request: [`server`] (AgentCore's `POST /invocations`)
 //!   or [`run`] (one task in a terminal). It claims the user's slot and hands the
 //!   [`agent`] a [`agent::Job`];
+//! - [`telegram`] writes answers as messages the Telegram Bot API accepts;
 //! - the agent loads the user's conversation ([`session`]), asks the [`model`], and runs
 //!   the tool calls through the policies of the [`plugins`];
 //! - plugins run in their sandbox; the commands they start run confined by [`exec`];
@@ -27,3 +28,4 @@ pub mod server;
 pub mod session;
 pub mod shared;
 pub mod start;
+pub mod telegram;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["cli", "config", "start", "logging"],
     &["server", "run"],
+    &["telegram"],
     &["agent"],
     &["session"],
     &["model", "plugins"],

@@ -1,0 +1,3 @@
+//! The Telegram front end: answers and replies as messages the Telegram Bot API accepts.
+
+pub mod render;
