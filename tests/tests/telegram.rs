@@ -10,6 +10,8 @@ use std::time::Duration;
 use agent_host::agent::launch::Launcher;
 use agent_host::server::{AppState, ServerSettings, TaskRegistry};
 use agent_host::session::Users;
+use agent_host::telegram::api::{ApiError, Text};
+use agent_host::telegram::outbox::{Outbox, Post};
 use agent_host::telegram::poll::{self, PollSettings};
 use agent_host::telegram::{Bot, BotApi, BotSettings, Handled, Store};
 use agent_host_tests::fake_telegram::{Call, Failure, FakeTelegram};
@@ -682,4 +684,56 @@ async fn ignored_updates_start_nothing_and_never_fail() {
         );
     }
     assert_eq!(harness.bot.launcher().tasks().active_count(), 0);
+}
+
+#[tokio::test]
+async fn the_outbox_paces_each_chat_and_retries_only_what_may_succeed() {
+    let fake = FakeTelegram::start(TOKEN).await;
+    let interval = Duration::from_millis(200);
+    let outbox = Outbox::new(BotApi::new(&fake.base_url(), TOKEN).unwrap(), interval);
+    let post = |chat: i64, text: &str| Post::Message(Text::html(chat, text));
+
+    // One chat: in order, at least `interval` apart. Another chat does not wait for it.
+    let (a, b, c, other) = tokio::join!(
+        outbox.post(ALICE, post(ALICE, "one")),
+        outbox.post(ALICE, post(ALICE, "two")),
+        outbox.post(ALICE, post(ALICE, "three")),
+        outbox.post(STRANGER, post(STRANGER, "elsewhere")),
+    );
+    for result in [a, b, c, other] {
+        assert!(result.unwrap().is_some());
+    }
+    let texts: Vec<String> = fake.messages(ALICE).into_iter().map(|m| m.text).collect();
+    assert_eq!(texts, ["one", "two", "three"]);
+    let times: Vec<std::time::Instant> = sent(&fake.calls(), "sendMessage", ALICE)
+        .iter()
+        .map(|call| call.at)
+        .collect();
+    for pair in times.windows(2) {
+        assert!(
+            pair[1].duration_since(pair[0]) >= interval,
+            "paced: {times:?}"
+        );
+    }
+    let elsewhere = sent(&fake.calls(), "sendMessage", STRANGER)[0].at;
+    assert!(
+        elsewhere < times[2],
+        "another chat is not queued behind this one"
+    );
+
+    // "Not modified" is success; a dropped connection is retried; a refusal is returned.
+    fake.fail_next("sendMessage", Failure::NotModified);
+    let unchanged = outbox.post(ALICE, post(ALICE, "same")).await.unwrap();
+    assert!(unchanged.is_none());
+    fake.fail_next("sendMessage", Failure::DropConnection);
+    let retried = outbox.post(ALICE, post(ALICE, "again")).await.unwrap();
+    assert!(retried.is_some());
+    let blocked = "Forbidden: bot was blocked by the user";
+    fake.fail_next("sendMessage", Failure::Status(403, blocked.into()));
+    let error = outbox.post(ALICE, post(ALICE, "hello?")).await.unwrap_err();
+    assert!(
+        matches!(&error, ApiError::Refused { code: 403, description, .. } if description == blocked),
+        "{error:?}"
+    );
+    assert_eq!(fake.calls_to("sendMessage").len(), 4 + 1 + 2 + 1);
 }
