@@ -422,11 +422,12 @@ async fn every_command_answers_and_control_never_waits_for_the_task() {
         ("/new", "fresh conversation"),
         ("/frobnicate", "I don't know /frobnicate"),
     ] {
+        // Counted before sending: the reply may be out before `send` returns.
+        let count = harness.texts(ALICE).len() + 1;
         assert!(
             matches!(harness.send(message(command)).await, Handled::Control(_)),
             "{command}"
         );
-        let count = harness.texts(ALICE).len() + 1;
         harness.wait_for("sendMessage", ALICE, count).await;
         let last = harness.texts(ALICE).pop().unwrap();
         assert!(last.contains(expected), "{command} → {last}");
