@@ -42,15 +42,13 @@ impl Harness {
             [ALICE.to_string()],
         ));
         let runner = Arc::new(ScriptRunner::new(builtin_plugins().clone()));
-        let mut harness = Self {
+        Self {
             bot: bot(&fake, root.path(), users.clone(), runner.clone()),
             fake,
             runner,
             users,
             root,
-        };
-        harness.bot = harness.restart_bot();
-        harness
+        }
     }
 
     /// A new bot on the same state directory, as after a host restart.

@@ -27,26 +27,26 @@ impl DeferredAgent {
     }
 }
 
-impl JobRunner for DeferredAgent {
-    fn run(&self, job: Job) -> BoxFuture<'static, anyhow::Result<Answer>> {
+impl DeferredAgent {
+    /// The agent once built, or why it could not be.
+    fn ready(&self) -> impl Future<Output = anyhow::Result<Agent>> + use<> {
         let agent = self.0.clone();
         async move {
-            match agent.await {
-                Ok(agent) => agent.run(job).await,
-                Err(error) => anyhow::bail!("the agent could not be started: {error}"),
-            }
+            agent
+                .await
+                .map_err(|error| anyhow::anyhow!("the agent could not be started: {error}"))
         }
-        .boxed()
+    }
+}
+
+impl JobRunner for DeferredAgent {
+    fn run(&self, job: Job) -> BoxFuture<'static, anyhow::Result<Answer>> {
+        let agent = self.ready();
+        async move { agent.await?.run(job).await }.boxed()
     }
 
     fn forget(&self, user_key: &str) -> BoxFuture<'static, anyhow::Result<()>> {
-        let (agent, user_key) = (self.0.clone(), user_key.to_string());
-        async move {
-            match agent.await {
-                Ok(agent) => agent.forget(&user_key).await,
-                Err(error) => anyhow::bail!("the agent could not be started: {error}"),
-            }
-        }
-        .boxed()
+        let (agent, user_key) = (self.ready(), user_key.to_string());
+        async move { agent.await?.forget(&user_key).await }.boxed()
     }
 }

@@ -296,13 +296,7 @@ impl Bot {
             }
         };
         self.reply(message, reply);
-        Handled::Control(match command {
-            Command::Start => "/start",
-            Command::Help => "/help",
-            Command::New => "/new",
-            Command::Status => "/status",
-            Command::Cancel => "/cancel",
-        })
+        Handled::Control(command.slash_name())
     }
 
     fn status_line(&self, user_key: &str) -> String {

@@ -55,6 +55,17 @@ impl Command {
             _ => return None,
         })
     }
+
+    /// The command as typed (`/cancel` for `/stop` too).
+    pub fn slash_name(self) -> &'static str {
+        match self {
+            Self::Start => "/start",
+            Self::Help => "/help",
+            Self::New => "/new",
+            Self::Status => "/status",
+            Self::Cancel => "/cancel",
+        }
+    }
 }
 
 /// `/help`, and the answer to an unknown command (with `unknown` named).
