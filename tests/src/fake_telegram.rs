@@ -21,6 +21,15 @@
 //! (Telegram would keep it as a literal `&`), and `<code class="language-…">` belongs
 //! directly inside `<pre>`.
 //!
+//! Drafts (`sendMessageDraft`) behave as Telegram's clients show them: one live draft per
+//! private chat, which a later draft replaces and the bot's next message in that chat
+//! erases. Each end of a draft is recorded as a [`DraftEnd`] ([`FakeTelegram::draft_ends`])
+//! that tells a flush (a message repeating the draft's text) from a draft whose text the
+//! user lost ([`DraftEnd::lost`]). [`FakeTelegram::press_stop`] is the user pressing the
+//! Stop button of a draft sent with `can_stop`: the draft goes and the bot gets a
+//! `stopped_message_generation` update, delivered only when `allowed_updates` lists it.
+//! [`FakeTelegram::refuse_drafts`] makes every chat one that cannot show drafts.
+//!
 //! Every request is recorded as a [`Call`] (with the answer it got); waiters
 //! ([`FakeTelegram::wait_for_call`], [`FakeTelegram::wait_until`], ...) are woken at each
 //! record, never by polling the clock. [`FakeTelegram::fail_next`] makes the next calls of
@@ -69,6 +78,9 @@ pub const WEBHOOK_CONFLICT: &str = "Conflict: can't use getUpdates method while 
 /// The description of a getUpdates ended by a newer one (409).
 pub const POLL_CONFLICT: &str = "Conflict: terminated by other getUpdates request; make sure \
     that only one bot instance is running";
+/// The description of a sendMessageDraft while [`FakeTelegram::refuse_drafts`] is set (400).
+pub const DRAFTS_UNAVAILABLE: &str =
+    "Bad Request: method sendMessageDraft is not available for this chat";
 /// The prefix of every refused formatting: `Bad Request: can't parse entities: <reason>`.
 pub const CANT_PARSE_ENTITIES: &str = "Bad Request: can't parse entities: ";
 
@@ -125,9 +137,14 @@ const CHAT_ACTIONS: &[&str] = &[
     "upload_video_note",
 ];
 
-/// Update types delivered when `allowed_updates` was never given (or given empty).
-const NOT_DELIVERED_BY_DEFAULT: &[&str] =
-    &["chat_member", "message_reaction", "message_reaction_count"];
+/// Update types not delivered when `allowed_updates` was never given (or given empty): a
+/// bot gets them only by listing them.
+const NOT_DELIVERED_BY_DEFAULT: &[&str] = &[
+    "chat_member",
+    "message_reaction",
+    "message_reaction_count",
+    "stopped_message_generation",
+];
 
 /// The Telegram HTML tags, lowercase.
 const HTML_TAGS: &[&str] = &[
@@ -270,17 +287,65 @@ pub struct SentFile {
     pub bytes: Vec<u8>,
 }
 
-/// The draft shown in a private chat (`sendMessageDraft`), until a message replaces it.
+/// The draft shown in a private chat (`sendMessageDraft`), until another draft replaces
+/// it, a message of the bot erases it or the user stops it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Draft {
     /// The draft's id.
     pub draft_id: i64,
-    /// The visible text (entities parsed, trimmed).
+    /// The visible text (entities parsed, trimmed); empty shows as "Thinking…".
     pub text: String,
     /// The text as sent.
     pub html: String,
     /// The `parse_mode` as sent.
     pub parse_mode: Option<String>,
+    /// Whether it shows a Stop button (`can_stop`), which [`FakeTelegram::press_stop`]
+    /// presses.
+    pub can_stop: bool,
+    /// The topic it was sent to (`message_thread_id`), repeated in the update a Stop sends.
+    pub message_thread_id: Option<i64>,
+}
+
+/// How a draft stopped being shown (see [`FakeTelegram::draft_ends`]). A draft replaced by
+/// another draft is not ended: the bot goes on writing in the new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftEnd {
+    /// The ended draft's id.
+    pub draft_id: i64,
+    /// Its visible text when it ended: what the user was reading.
+    pub draft_text: String,
+    /// What ended it.
+    pub how: DraftEndKind,
+}
+
+/// What ended a draft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DraftEndKind {
+    /// A new message of the bot in the chat (sendMessage, sendDocument, sendPhoto, ...):
+    /// clients drop a live draft as soon as one arrives.
+    Replaced {
+        /// The new message's id.
+        message_id: i64,
+        /// Its visible text (the caption for a file).
+        message_text: String,
+    },
+    /// The user pressed the draft's Stop button ([`FakeTelegram::press_stop`]).
+    Stopped,
+}
+
+impl DraftEnd {
+    /// Whether the user lost text they were reading: the draft showed some text and the
+    /// message that erased it does not say the same. A message with the draft's own text
+    /// is a flush that keeps it; an empty draft only showed "Thinking…"; a stop is the
+    /// user's own choice, so none of these loses anything.
+    pub fn lost(&self) -> bool {
+        match &self.how {
+            DraftEndKind::Replaced { message_text, .. } => {
+                !self.draft_text.is_empty() && *message_text != self.draft_text
+            }
+            DraftEndKind::Stopped => false,
+        }
+    }
 }
 
 impl FakeTelegram {
@@ -358,61 +423,57 @@ impl FakeTelegram {
     /// A `message` in it becomes a message of its chat that replies can target. A
     /// `callback_query` whose `message` is a message the bot sent gets that message as
     /// it currently is (text, keyboard); one the bot never sent (or deleted) is delivered
-    /// as an inaccessible message (`date: 0`), as Telegram does.
+    /// as an inaccessible message (`date: 0`), as Telegram does. Updates of every other
+    /// kind (e.g. `stopped_message_generation`, which has neither `message` nor `from`)
+    /// are queued as they are.
     ///
     /// # Panics
     /// If `update` is not a JSON object.
-    pub fn push_update(&self, mut update: Value) -> i64 {
+    pub fn push_update(&self, update: Value) -> i64 {
         assert!(update.is_object(), "an update is a JSON object: {update}");
-        let bot_id = self.bot_id();
-        let mut st = self.shared.lock();
-        let update_id = update
-            .get("update_id")
-            .and_then(Value::as_i64)
-            .unwrap_or(st.next_update_id);
-        st.next_update_id = st.next_update_id.max(update_id + 1);
-        update["update_id"] = json!(update_id);
-        for kind in [
-            "message",
-            "edited_message",
-            "channel_post",
-            "edited_channel_post",
-        ] {
-            let message = &update[kind];
-            if let (Some(chat_id), Some(message_id)) = (
-                message["chat"]["id"].as_i64(),
-                message["message_id"].as_i64(),
-            ) {
-                let chat = st.chats.entry(chat_id).or_default();
-                chat.user_messages.insert(message_id);
-            }
-        }
-        if let Some(query) = update.get_mut("callback_query") {
-            let target = &query["message"];
-            if let (Some(chat_id), Some(message_id)) =
-                (target["chat"]["id"].as_i64(), target["message_id"].as_i64())
-            {
-                let current = st
-                    .chats
-                    .get(&chat_id)
-                    .and_then(|chat| chat.messages.get(&message_id));
-                query["message"] = match current {
-                    Some(message) => message_json(bot_id, message),
-                    None => {
-                        json!({"chat": chat_json(chat_id), "message_id": message_id, "date": 0})
-                    }
-                };
-            }
-        }
-        let at = st
-            .updates
-            .iter()
-            .position(|queued| update_id_of(queued) > update_id)
-            .unwrap_or(st.updates.len());
-        st.updates.insert(at, update);
-        drop(st);
+        let update_id = queue_update(&mut self.shared.lock(), self.bot_id(), update);
         self.shared.notify();
         update_id
+    }
+
+    /// The user presses the Stop button of the draft shown in `chat_id`: if it was sent
+    /// with `can_stop`, it is no longer shown (recorded as [`DraftEndKind::Stopped`]) and
+    /// the bot is sent the `stopped_message_generation` update, queued as by
+    /// [`Self::push_update`]; returns its `update_id`. `None` (and nothing changes) when
+    /// the chat shows no draft or one without a Stop button. Like Telegram, the fake
+    /// drops the update at delivery unless `allowed_updates` lists it.
+    pub fn press_stop(&self, chat_id: i64) -> Option<i64> {
+        let mut st = self.shared.lock();
+        let draft = stop_draft(&mut st, chat_id)?;
+        let mut update = FakeTelegram::stopped_generation(chat_id, draft.draft_id);
+        if let Some(thread) = draft.message_thread_id {
+            update["stopped_message_generation"]["message_thread_id"] = json!(thread);
+        }
+        let update_id = queue_update(&mut st, self.bot_id(), update);
+        drop(st);
+        self.shared.notify();
+        Some(update_id)
+    }
+
+    /// [`Self::press_stop`] without queuing the update, for tests that hand the bot the
+    /// update themselves ([`Self::stopped_generation`]); returns the stopped draft's id.
+    pub fn press_stop_without_update(&self, chat_id: i64) -> Option<i64> {
+        let draft = stop_draft(&mut self.shared.lock(), chat_id)?;
+        self.shared.notify();
+        Some(draft.draft_id)
+    }
+
+    /// The update Telegram sends when the user stops draft `draft_id` in the private chat
+    /// `chat_id`, without `update_id` (see [`Self::press_stop`]). It has no `from`: only
+    /// the chat's own user can press Stop.
+    pub fn stopped_generation(chat_id: i64, draft_id: i64) -> Value {
+        json!({"stopped_message_generation": {"chat": chat_json(chat_id), "draft_id": draft_id}})
+    }
+
+    /// While `refused`, every sendMessageDraft fails with 400 [`DRAFTS_UNAVAILABLE`], as for
+    /// a chat or client that cannot show drafts (the shown draft, if any, stays).
+    pub fn refuse_drafts(&self, refused: bool) {
+        self.shared.lock().drafts_refused = refused;
     }
 
     /// An update with a text message from user `user_id` in their private chat with the
@@ -470,6 +531,15 @@ impl FakeTelegram {
     pub fn draft(&self, chat_id: i64) -> Option<Draft> {
         let st = self.shared.lock();
         st.chats.get(&chat_id)?.draft.clone()
+    }
+
+    /// How the drafts of `chat_id` ended so far, oldest first (see [`DraftEnd`]).
+    pub fn draft_ends(&self, chat_id: i64) -> Vec<DraftEnd> {
+        let st = self.shared.lock();
+        st.chats
+            .get(&chat_id)
+            .map(|chat| chat.draft_ends.clone())
+            .unwrap_or_default()
     }
 
     /// The first call of `method` ever made, waiting up to `timeout` for one to arrive.
@@ -663,6 +733,8 @@ struct State {
     commands: BTreeMap<(String, String), Value>,
     files: HashMap<String, StoredFile>,
     next_file: u64,
+    /// Set by [`FakeTelegram::refuse_drafts`].
+    drafts_refused: bool,
     shut_down: bool,
 }
 
@@ -683,6 +755,7 @@ impl Default for State {
             commands: BTreeMap::new(),
             files: HashMap::new(),
             next_file: 0,
+            drafts_refused: false,
             shut_down: false,
         }
     }
@@ -695,6 +768,8 @@ struct Chat {
     /// Ids of the users' messages pushed in updates (reply targets).
     user_messages: HashSet<i64>,
     draft: Option<Draft>,
+    /// How earlier drafts ended, oldest first.
+    draft_ends: Vec<DraftEnd>,
 }
 
 struct StoredFile {
@@ -1520,11 +1595,21 @@ fn send_message(st: &mut State, bot: i64, p: &Map<String, Value>) -> Result<Valu
     Ok(ok(store_message(st, bot, message)))
 }
 
-/// Adds a message of the bot to its chat (replacing the chat's draft) and returns its JSON.
+/// Adds a message of the bot to its chat and returns its JSON. The chat's draft, if any,
+/// is erased by it, as clients do, and its end recorded.
 fn store_message(st: &mut State, bot: i64, message: Message) -> Value {
     let json = message_json(bot, &message);
     let chat = st.chats.entry(message.chat_id).or_default();
-    chat.draft = None;
+    if let Some(draft) = chat.draft.take() {
+        chat.draft_ends.push(DraftEnd {
+            draft_id: draft.draft_id,
+            draft_text: draft.text,
+            how: DraftEndKind::Replaced {
+                message_id: message.message_id,
+                message_text: message.text.clone(),
+            },
+        });
+    }
     chat.messages.insert(message.message_id, message);
     json
 }
@@ -1588,6 +1673,9 @@ fn edit_message_reply_markup(
 }
 
 fn send_message_draft(st: &mut State, p: &Map<String, Value>) -> Result<Value, ApiError> {
+    if st.drafts_refused {
+        return Err(ApiError::new(400, DRAFTS_UNAVAILABLE));
+    }
     let chat_id = chat_id(p)?;
     if chat_id < 0 {
         return Err(bad("message drafts can be sent only to private chats"));
@@ -1602,14 +1690,17 @@ fn send_message_draft(st: &mut State, p: &Map<String, Value>) -> Result<Value, A
     if utf16_len(&text) > MAX_TEXT_LEN {
         return Err(bad("message is too long"));
     }
-    boolean(p, "can_stop")?;
+    let can_stop = boolean(p, "can_stop")?.unwrap_or(false);
     boolean(p, "keep_on_stop")?;
-    int(p, "message_thread_id")?;
+    let message_thread_id = int(p, "message_thread_id")?;
+    // A draft replacing a draft is no end: the bot goes on in the new one.
     st.chats.entry(chat_id).or_default().draft = Some(Draft {
         draft_id,
         text,
         html,
         parse_mode,
+        can_stop,
+        message_thread_id,
     });
     Ok(ok(json!(true)))
 }
@@ -1888,6 +1979,71 @@ fn update_type(update: &Value) -> &str {
         .as_object()
         .and_then(|fields| fields.keys().find(|key| *key != "update_id"))
         .map_or("", String::as_str)
+}
+
+/// Queues `update` and returns its `update_id`: the work of [`FakeTelegram::push_update`],
+/// under a lock the caller already holds so a change and its update are one step.
+fn queue_update(st: &mut State, bot_id: i64, mut update: Value) -> i64 {
+    let update_id = update
+        .get("update_id")
+        .and_then(Value::as_i64)
+        .unwrap_or(st.next_update_id);
+    st.next_update_id = st.next_update_id.max(update_id + 1);
+    update["update_id"] = json!(update_id);
+    for kind in [
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+    ] {
+        let message = &update[kind];
+        if let (Some(chat_id), Some(message_id)) = (
+            message["chat"]["id"].as_i64(),
+            message["message_id"].as_i64(),
+        ) {
+            let chat = st.chats.entry(chat_id).or_default();
+            chat.user_messages.insert(message_id);
+        }
+    }
+    if let Some(query) = update.get_mut("callback_query") {
+        let target = &query["message"];
+        if let (Some(chat_id), Some(message_id)) =
+            (target["chat"]["id"].as_i64(), target["message_id"].as_i64())
+        {
+            let current = st
+                .chats
+                .get(&chat_id)
+                .and_then(|chat| chat.messages.get(&message_id));
+            query["message"] = match current {
+                Some(message) => message_json(bot_id, message),
+                None => {
+                    json!({"chat": chat_json(chat_id), "message_id": message_id, "date": 0})
+                }
+            };
+        }
+    }
+    let at = st
+        .updates
+        .iter()
+        .position(|queued| update_id_of(queued) > update_id)
+        .unwrap_or(st.updates.len());
+    st.updates.insert(at, update);
+    update_id
+}
+
+/// Takes the draft shown in `chat_id` if it has a Stop button, recording its end.
+fn stop_draft(st: &mut State, chat_id: i64) -> Option<Draft> {
+    let chat = st.chats.get_mut(&chat_id)?;
+    if !chat.draft.as_ref().is_some_and(|draft| draft.can_stop) {
+        return None;
+    }
+    let draft = chat.draft.take()?;
+    chat.draft_ends.push(DraftEnd {
+        draft_id: draft.draft_id,
+        draft_text: draft.text.clone(),
+        how: DraftEndKind::Stopped,
+    });
+    Some(draft)
 }
 
 /// An offset confirms every update below it; a negative one keeps only the last `-offset`.

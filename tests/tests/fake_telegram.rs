@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use agent_host_tests::fake_telegram::{
-    CANT_PARSE_ENTITIES, Failure, FakeTelegram, NOT_MODIFIED, POLL_CONFLICT, WEBHOOK_CONFLICT,
-    parse_telegram_html, utf16_len, visible_len,
+    CANT_PARSE_ENTITIES, DRAFTS_UNAVAILABLE, DraftEnd, DraftEndKind, Failure, FakeTelegram,
+    NOT_MODIFIED, POLL_CONFLICT, WEBHOOK_CONFLICT, parse_telegram_html, utf16_len, visible_len,
 };
 use serde_json::{Value, json};
 
@@ -366,6 +366,239 @@ async fn drafts_only_in_private_chats_with_a_nonzero_id() {
     )
     .await;
     assert_eq!(fake.draft(USER), None);
+}
+
+/// Shows `html` as draft `draft_id` in the private chat `chat_id`, `extra` parameters added.
+async fn show_draft(fake: &FakeTelegram, chat_id: i64, draft_id: i64, html: &str, extra: Value) {
+    let mut params =
+        json!({"chat_id": chat_id, "draft_id": draft_id, "text": html, "parse_mode": "HTML"});
+    params
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    assert_eq!(ok(fake, "sendMessageDraft", params).await, json!(true));
+}
+
+/// Sends a plain text message; returns its id.
+async fn send_text(fake: &FakeTelegram, chat_id: i64, text: &str) -> i64 {
+    let sent = ok(
+        fake,
+        "sendMessage",
+        json!({"chat_id": chat_id, "text": text}),
+    )
+    .await;
+    sent["message_id"].as_i64().unwrap()
+}
+
+fn replaced(draft_id: i64, draft_text: &str, message_id: i64, message_text: &str) -> DraftEnd {
+    DraftEnd {
+        draft_id,
+        draft_text: draft_text.to_string(),
+        how: DraftEndKind::Replaced {
+            message_id,
+            message_text: message_text.to_string(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_message_ends_the_draft_and_loses_its_text_unless_it_repeats_it() {
+    let fake = FakeTelegram::start(TOKEN).await;
+
+    // A flush: the message says what the draft showed (compared as the user sees them).
+    show_draft(&fake, USER, 7, "<b>partial</b> answer", json!({})).await;
+    let flush = send_text(&fake, USER, " partial answer\n").await;
+    // Something else after a draft with text: what the user was reading is gone.
+    show_draft(&fake, USER, 8, "half of a thought", json!({})).await;
+    let other = send_text(&fake, USER, "an unrelated notice").await;
+    // An empty draft only showed "Thinking…"; any new message (a document here) is fine.
+    show_draft(&fake, USER, 9, "", json!({})).await;
+    let form = reqwest::multipart::Form::new()
+        .text("chat_id", USER.to_string())
+        .text("caption", "the log")
+        .part(
+            "document",
+            reqwest::multipart::Part::bytes(b"log".to_vec()).file_name("log.txt"),
+        );
+    let document = upload(&fake, "sendDocument", form).await;
+    let document = document["result"]["message_id"].as_i64().unwrap();
+    // A message in a chat without a draft ends nothing.
+    send_text(&fake, USER, "no draft before me").await;
+
+    let ends = fake.draft_ends(USER);
+    assert_eq!(
+        ends,
+        [
+            replaced(7, "partial answer", flush, "partial answer"),
+            replaced(8, "half of a thought", other, "an unrelated notice"),
+            replaced(9, "", document, "the log"),
+        ]
+    );
+    let lost: Vec<bool> = ends.iter().map(DraftEnd::lost).collect();
+    assert_eq!(lost, [false, true, false]);
+    assert_eq!(fake.draft(USER), None);
+    assert!(fake.draft_ends(USER + 1).is_empty());
+}
+
+#[tokio::test]
+async fn a_draft_replacing_a_draft_is_no_end() {
+    let fake = FakeTelegram::start(TOKEN).await;
+    show_draft(&fake, USER, 7, "a", json!({})).await;
+    show_draft(&fake, USER, 7, "ab", json!({})).await;
+    show_draft(&fake, USER, 8, "a new start", json!({"can_stop": true})).await;
+    assert!(fake.draft_ends(USER).is_empty());
+    let shown = fake.draft(USER).unwrap();
+    assert_eq!(
+        (shown.draft_id, shown.text.as_str(), shown.can_stop),
+        (8, "a new start", true)
+    );
+
+    // Only the draft shown last ends, and its text is the one compared.
+    let message = send_text(&fake, USER, "a new start").await;
+    assert_eq!(
+        fake.draft_ends(USER),
+        [replaced(8, "a new start", message, "a new start")]
+    );
+    assert!(!fake.draft_ends(USER)[0].lost());
+}
+
+#[tokio::test]
+async fn stop_ends_only_a_draft_with_a_stop_button_and_sends_its_update() {
+    let fake = FakeTelegram::start(TOKEN).await;
+    let allowed = json!({"allowed_updates": ["message", "stopped_message_generation"]});
+    ok(&fake, "getUpdates", allowed).await;
+    assert_eq!(fake.press_stop(USER), None, "no draft, no button");
+
+    show_draft(&fake, USER, 7, "no button", json!({})).await;
+    assert!(
+        !fake.draft(USER).unwrap().can_stop,
+        "can_stop defaults to false"
+    );
+    assert_eq!(fake.press_stop(USER), None);
+    assert_eq!(fake.press_stop_without_update(USER), None);
+    assert_eq!(fake.draft(USER).unwrap().text, "no button", "still shown");
+    assert_eq!(fake.pending_updates(), 0);
+
+    // Sent as a form field, the flag is text.
+    let response = http()
+        .post(fake.api_url("sendMessageDraft"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "chat_id={USER}&draft_id=8&text=working+on+it&can_stop=true"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let update_id = fake.press_stop(USER).expect("the draft has a Stop button");
+    assert_eq!(fake.draft(USER), None);
+    let stopped = DraftEnd {
+        draft_id: 8,
+        draft_text: "working on it".to_string(),
+        how: DraftEndKind::Stopped,
+    };
+    assert!(!stopped.lost(), "the user chose to stop it");
+    assert_eq!(fake.draft_ends(USER), [stopped]);
+    assert_eq!(fake.press_stop(USER), None, "a stopped draft is gone");
+
+    let updates = ok(&fake, "getUpdates", json!({})).await;
+    let mut expected = FakeTelegram::stopped_generation(USER, 8);
+    expected["update_id"] = json!(update_id);
+    assert_eq!(updates, json!([expected]));
+    let update = &updates[0]["stopped_message_generation"];
+    assert_eq!(update["chat"]["type"], "private");
+    assert_eq!(update["chat"]["id"], USER);
+    assert_eq!(update.get("from"), None);
+    assert_eq!(update.get("message_thread_id"), None);
+
+    // A draft in a topic: the update names the topic.
+    let topic = json!({"can_stop": true, "message_thread_id": 55});
+    show_draft(&fake, USER, 9, "in a topic", topic).await;
+    let in_topic = fake.press_stop(USER).unwrap();
+    let updates = ok(&fake, "getUpdates", json!({"offset": update_id + 1})).await;
+    assert_eq!(updates[0]["update_id"], in_topic);
+    assert_eq!(
+        updates[0]["stopped_message_generation"]["message_thread_id"],
+        55
+    );
+
+    // Without the update: the draft stops all the same, nothing is queued.
+    show_draft(&fake, USER, 10, "quietly", json!({"can_stop": true})).await;
+    ok(&fake, "getUpdates", json!({"offset": in_topic + 1})).await;
+    assert_eq!(fake.press_stop_without_update(USER), Some(10));
+    assert_eq!(fake.draft(USER), None);
+    assert_eq!(fake.pending_updates(), 0);
+    // A message after a stopped draft ends nothing more.
+    send_text(&fake, USER, "after the stop").await;
+    let ends = fake.draft_ends(USER);
+    let how: Vec<(i64, &DraftEndKind)> = ends.iter().map(|e| (e.draft_id, &e.how)).collect();
+    assert_eq!(
+        how,
+        [
+            (8, &DraftEndKind::Stopped),
+            (9, &DraftEndKind::Stopped),
+            (10, &DraftEndKind::Stopped)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_stop_update_is_delivered_only_where_allowed_updates_lists_it() {
+    let fake = FakeTelegram::start(TOKEN).await;
+    // An update without `message` or `from` is queued like any other.
+    let pushed = fake.push_update(FakeTelegram::stopped_generation(USER, 3));
+    fake.push_update(FakeTelegram::private_message(USER, "hello"));
+    assert_eq!(fake.pending_updates(), 2);
+    // Not asked for (no allowed_updates, then a list without it): never delivered.
+    let updates = ok(&fake, "getUpdates", json!({})).await;
+    assert_eq!(updates.as_array().unwrap().len(), 1);
+    assert_eq!(updates[0]["message"]["text"], "hello");
+    assert!(updates[0]["update_id"].as_i64().unwrap() > pushed);
+    show_draft(&fake, USER, 4, "thinking aloud", json!({"can_stop": true})).await;
+    ok(&fake, "getUpdates", json!({"allowed_updates": ["message"]})).await;
+    assert!(fake.press_stop(USER).is_some());
+    let updates = ok(&fake, "getUpdates", json!({})).await;
+    assert_eq!(updates.as_array().unwrap().len(), 1, "{updates}");
+    assert!(updates[0].get("message").is_some(), "{updates}");
+
+    // Listed: delivered, and a waiting long poll is woken by the stop.
+    let last = updates[0]["update_id"].as_i64().unwrap();
+    let allowed = json!(["message", "stopped_message_generation"]);
+    let poll = tokio::spawn({
+        let fake = fake.clone();
+        let params = json!({"offset": last + 1, "timeout": 600, "allowed_updates": allowed});
+        async move { ok(&fake, "getUpdates", params).await }
+    });
+    assert!(fake.wait_for_poll(LIMIT).await);
+    show_draft(&fake, USER, 5, "again", json!({"can_stop": true})).await;
+    let update_id = fake.press_stop(USER).unwrap();
+    let updates = tokio::time::timeout(LIMIT, poll)
+        .await
+        .expect("woken by the stop")
+        .unwrap();
+    assert_eq!(updates[0]["update_id"], update_id);
+    assert_eq!(updates[0]["stopped_message_generation"]["draft_id"], 5);
+}
+
+#[tokio::test]
+async fn refused_drafts_fail_until_allowed_again() {
+    let fake = FakeTelegram::start(TOKEN).await;
+    show_draft(&fake, USER, 7, "shown before", json!({})).await;
+    fake.refuse_drafts(true);
+    let params = json!({"chat_id": USER, "draft_id": 7, "text": "more"});
+    for _ in 0..2 {
+        assert_eq!(
+            err(&fake, "sendMessageDraft", params.clone(), 400).await,
+            DRAFTS_UNAVAILABLE
+        );
+    }
+    assert_eq!(fake.draft(USER).unwrap().text, "shown before");
+    // Other methods are unaffected.
+    send_text(&fake, USER, "a message").await;
+
+    fake.refuse_drafts(false);
+    assert_eq!(ok(&fake, "sendMessageDraft", params).await, json!(true));
+    assert_eq!(fake.draft(USER).unwrap().text, "more");
 }
 
 #[tokio::test]
