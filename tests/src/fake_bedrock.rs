@@ -120,6 +120,19 @@ pub enum FakeBlock {
         /// The tool input (an object).
         input: Value,
     },
+    /// The model's reasoning (extended thinking), as models with reasoning enabled put it
+    /// before their answer. Streamed as `reasoningContent` deltas: the text in several
+    /// fragments, then the signature in one delta of its own; on Converse one
+    /// `reasoningContent.reasoningText` block. Clients must send it back unchanged, signature
+    /// included, when the turn continues with tool results, so the signature is kept apart
+    /// from the text.
+    Reasoning {
+        /// The reasoning text.
+        text: String,
+        /// The opaque signature the service vouches for the text with; empty for models
+        /// that sign nothing, in which case no signature is sent at all.
+        signature: String,
+    },
 }
 
 /// Token counts; `totalTokens` is reported as the sum of all four.
@@ -167,6 +180,24 @@ impl Turn {
         }
     }
 
+    /// A text answer that ends the turn (`end_turn`), preceded by `reasoning` signed with
+    /// [`reasoning_signature`]: what a model with reasoning enabled answers.
+    pub fn reasoning_then_text(reasoning: &str, text: &str) -> Turn {
+        Turn::text(text).with_reasoning(reasoning)
+    }
+
+    /// The same answer preceded by a reasoning block with `reasoning` signed with
+    /// [`reasoning_signature`] (e.g. `Turn::tool_use(..).with_reasoning("I need the file")`
+    /// for a model that thinks before calling a tool). Each call prepends another block.
+    pub fn with_reasoning(mut self, reasoning: &str) -> Turn {
+        let block = FakeBlock::Reasoning {
+            text: reasoning.to_string(),
+            signature: reasoning_signature(reasoning),
+        };
+        self.content.insert(0, block);
+        self
+    }
+
     /// The same answer reporting `usage`.
     pub fn with_usage(self, usage: Usage) -> Turn {
         Turn { usage, ..self }
@@ -208,6 +239,18 @@ impl Step {
             message: message.to_string(),
         }
     }
+}
+
+/// The signature [`Turn::with_reasoning`] gives `reasoning`: distinct for distinct texts
+/// (an FNV-1a hash of it), so a test can tell which reasoning block a later request echoes
+/// back and that its signature was not mixed up with another block's.
+pub fn reasoning_signature(reasoning: &str) -> String {
+    let hash = reasoning
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    format!("fake-signature-{hash:016x}")
 }
 
 /// The answer a [`Step::StreamException`] cuts short: text, then a tool call.
@@ -449,6 +492,13 @@ fn converse_body(turn: &Turn) -> Value {
             FakeBlock::ToolUse { id, name, input } => {
                 json!({"toolUse": {"toolUseId": id, "name": name, "input": input}})
             }
+            FakeBlock::Reasoning { text, signature } => {
+                let mut reasoning = json!({"text": text});
+                if !signature.is_empty() {
+                    reasoning["signature"] = json!(signature);
+                }
+                json!({"reasoningContent": {"reasoningText": reasoning}})
+            }
         })
         .collect();
     json!({
@@ -471,8 +521,9 @@ fn usage_json(usage: Usage) -> Value {
 
 /// The ConverseStream events for `turn`, as (`:event-type`, payload).
 ///
-/// Text and tool input are each split into three deltas (fewer when shorter) so clients
-/// must reassemble them; a tool call with input `{}` gets no input delta at all, as the
+/// Text, reasoning and tool input are each split into three deltas (fewer when shorter) so
+/// clients must reassemble them; a reasoning block's signature follows its text in a delta
+/// of its own, as the real service sends it; a tool call with input `{}` gets no input delta at all, as the
 /// real service may send it, so clients must treat a missing input as `{}`.
 fn turn_events(turn: &Turn) -> Vec<(&'static str, Value)> {
     let mut events = vec![("messageStart", json!({"role": "assistant"}))];
@@ -502,6 +553,19 @@ fn turn_events(turn: &Turn) -> Vec<(&'static str, Value)> {
                         "contentBlockDelta",
                         json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": piece}}}),
                     ));
+                }
+            }
+            FakeBlock::Reasoning { text, signature } => {
+                let reasoning_delta = |delta: Value| {
+                    let delta = json!({"reasoningContent": delta});
+                    json!({"contentBlockIndex": index, "delta": delta})
+                };
+                for piece in split3(text) {
+                    events.push(("contentBlockDelta", reasoning_delta(json!({"text": piece}))));
+                }
+                if !signature.is_empty() {
+                    let signature = reasoning_delta(json!({"signature": signature}));
+                    events.push(("contentBlockDelta", signature));
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use agent_host_tests::Gate;
 use agent_host_tests::fake_bedrock::{
-    FakeBedrock, FakeBlock, Operation, SCRIPT_EXHAUSTED, Step, Turn, Usage,
+    FakeBedrock, FakeBlock, Operation, SCRIPT_EXHAUSTED, Step, Turn, Usage, reasoning_signature,
 };
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -16,8 +16,9 @@ use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseStreamOutput,
-    Message, StopReason, SystemContentBlock, Tool, ToolConfiguration, ToolInputSchema,
-    ToolResultBlock, ToolResultContentBlock, ToolSpecification, ToolUseBlock,
+    Message, ReasoningContentBlock, ReasoningContentBlockDelta, StopReason, SystemContentBlock,
+    Tool, ToolConfiguration, ToolInputSchema, ToolResultBlock, ToolResultContentBlock,
+    ToolSpecification, ToolUseBlock,
 };
 use aws_smithy_types::event_stream::RawMessage;
 use aws_smithy_types::{Document, Number};
@@ -113,6 +114,12 @@ fn describe(event: &ConverseStreamOutput) -> String {
             Some(ContentBlockDelta::Text(_)) => format!("delta {} text", e.content_block_index()),
             Some(ContentBlockDelta::ToolUse(_)) => {
                 format!("delta {} toolUse", e.content_block_index())
+            }
+            Some(ContentBlockDelta::ReasoningContent(ReasoningContentBlockDelta::Text(_))) => {
+                format!("delta {} reasoning text", e.content_block_index())
+            }
+            Some(ContentBlockDelta::ReasoningContent(ReasoningContentBlockDelta::Signature(_))) => {
+                format!("delta {} reasoning signature", e.content_block_index())
             }
             other => format!("delta {} {other:?}", e.content_block_index()),
         },
@@ -305,6 +312,165 @@ async fn converse_stream_is_received_event_by_event() {
     }
     assert_eq!(text, "Reading the file now.");
     assert_eq!(serde_json::from_str::<Value>(&tool_input).unwrap(), input);
+}
+
+/// The reasoning text and signature of each reasoning block in `events`, by block index.
+fn streamed_reasoning(events: &[ConverseStreamOutput]) -> Vec<(i32, String, String)> {
+    let mut blocks: Vec<(i32, String, String)> = Vec::new();
+    for event in events {
+        let ConverseStreamOutput::ContentBlockDelta(e) = event else {
+            continue;
+        };
+        let Some(ContentBlockDelta::ReasoningContent(delta)) = e.delta() else {
+            continue;
+        };
+        let index = e.content_block_index();
+        if blocks.last().is_none_or(|(last, _, _)| *last != index) {
+            blocks.push((index, String::new(), String::new()));
+        }
+        let (_, text, signature) = blocks.last_mut().unwrap();
+        match delta {
+            ReasoningContentBlockDelta::Text(t) => text.push_str(t),
+            ReasoningContentBlockDelta::Signature(s) => signature.push_str(s),
+            other => panic!("unexpected reasoning delta {other:?}"),
+        }
+    }
+    blocks
+}
+
+#[tokio::test]
+async fn streamed_reasoning_arrives_as_text_deltas_then_its_signature() {
+    let reasoning = "The user greets me. A short greeting back will do.";
+    let unsigned = FakeBlock::Reasoning {
+        text: "Unsigned thoughts.".to_string(),
+        signature: String::new(),
+    };
+    let mut unsigned_then_tool = Turn::tool_use("t1", "pwd", json!({})).with_reasoning("Where?");
+    unsigned_then_tool.content.insert(0, unsigned);
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::reasoning_then_text(reasoning, "Hello!")),
+        Step::Reply(unsigned_then_tool),
+    ])
+    .await;
+    let client = client(&fake);
+    let stream = || {
+        client
+            .converse_stream()
+            .model_id(MODEL)
+            .messages(user("hi"))
+            .send()
+    };
+
+    let mut out = stream().await.unwrap();
+    let (events, error) = drain(&mut out.stream).await;
+    assert!(error.is_none(), "{error:?}");
+    let described: Vec<String> = events.iter().map(describe).collect();
+    assert_eq!(
+        described,
+        [
+            "messageStart assistant",
+            "delta 0 reasoning text",
+            "delta 0 reasoning text",
+            "delta 0 reasoning text",
+            "delta 0 reasoning signature",
+            "stop 0",
+            "delta 1 text",
+            "delta 1 text",
+            "delta 1 text",
+            "stop 1",
+            "messageStop end_turn",
+            "metadata 0/0/0 latency 100",
+        ]
+    );
+    assert_eq!(
+        streamed_reasoning(&events),
+        [(0, reasoning.to_string(), reasoning_signature(reasoning))]
+    );
+
+    // Blocks compose: an unsigned block has no signature delta, and with_reasoning's block
+    // keeps its own index before the tool call.
+    let mut out = stream().await.unwrap();
+    let (events, error) = drain(&mut out.stream).await;
+    assert!(error.is_none(), "{error:?}");
+    let described: Vec<String> = events.iter().map(describe).collect();
+    assert_eq!(
+        described,
+        [
+            "messageStart assistant",
+            "delta 0 reasoning text",
+            "delta 0 reasoning text",
+            "delta 0 reasoning text",
+            "stop 0",
+            "delta 1 reasoning text",
+            "delta 1 reasoning text",
+            "delta 1 reasoning text",
+            "delta 1 reasoning signature",
+            "stop 1",
+            "start 2 toolUse t1 pwd",
+            "stop 2",
+            "messageStop tool_use",
+            "metadata 0/0/0 latency 100",
+        ]
+    );
+    assert_eq!(
+        streamed_reasoning(&events),
+        [
+            (0, "Unsigned thoughts.".to_string(), String::new()),
+            (1, "Where?".to_string(), reasoning_signature("Where?")),
+        ]
+    );
+    assert_ne!(
+        reasoning_signature("Where?"),
+        reasoning_signature(reasoning)
+    );
+}
+
+#[tokio::test]
+async fn converse_reasoning_is_a_reasoning_text_block_with_its_signature() {
+    let reasoning = "Two plus two is four.";
+    let unsigned = FakeBlock::Reasoning {
+        text: "No signature here.".to_string(),
+        signature: String::new(),
+    };
+    let mut unsigned_then_text = Turn::text("4");
+    unsigned_then_text.content.insert(0, unsigned);
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::reasoning_then_text(reasoning, "Four.")),
+        Step::Reply(unsigned_then_text),
+    ])
+    .await;
+    let client = client(&fake);
+    let converse = || {
+        client
+            .converse()
+            .model_id(MODEL)
+            .messages(user("2+2?"))
+            .send()
+    };
+
+    let out = converse().await.unwrap();
+    assert_eq!(out.stop_reason(), &StopReason::EndTurn);
+    let content = out.output().unwrap().as_message().unwrap().content();
+    assert_eq!(content.len(), 2, "{content:?}");
+    let ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(block)) = &content[0]
+    else {
+        panic!("expected a reasoning text block, got {content:?}");
+    };
+    assert_eq!(block.text(), reasoning);
+    let signature = reasoning_signature(reasoning);
+    assert_eq!(block.signature(), Some(signature.as_str()));
+    assert_eq!(content[1], ContentBlock::Text("Four.".to_string()));
+
+    let out = converse().await.unwrap();
+    let content = out.output().unwrap().as_message().unwrap().content();
+    let ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(block)) = &content[0]
+    else {
+        panic!("expected a reasoning text block, got {content:?}");
+    };
+    assert_eq!(
+        (block.text(), block.signature()),
+        ("No signature here.", None)
+    );
 }
 
 #[tokio::test]
