@@ -6,8 +6,13 @@
 //! - `render`: `render` of the same answer into all its messages (every cut, every chunk
 //!   written), median and p99;
 //! - `ack`: what a user feels of the dispatcher — a Telegram update posted to
-//!   `/invocations` (as the relay does) until its `200`, and until the chat shows
-//!   "typing…" (the first `sendChatAction` the Telegram fake records), p50 and p99.
+//!   `/invocations` (as the relay does) until its `200`, and until the chat shows a sign
+//!   of life (the first `sendMessageDraft` — "Thinking…" and Stop — the Telegram fake
+//!   records), p50 and p99;
+//! - `calls`: Bot API calls per task while it works — a scripted task that talks and
+//!   calls a tool every 100 ms for 10 s, in a private chat (drafts) and in a group
+//!   (a progress message), against the goal of at most one call per second of task time
+//!   plus the final messages.
 //!
 //! `BENCH_QUICK=1` runs fewer iterations. A word after `--` runs only the sections whose
 //! name contains it (e.g. `cargo bench --bench telegram -- plan`).
@@ -19,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent_host::agent::launch::Launcher;
-use agent_host::agent::{Answer, Job, JobRunner};
+use agent_host::agent::{Answer, Job, JobRunner, ProgressEvent};
 use agent_host::server::{AppState, ServerSettings, TaskRegistry};
 use agent_host::session::Users;
 use agent_host::telegram::render::{plan_answer, render};
@@ -47,7 +52,10 @@ fn main() {
         render_long_answer(&answer, iterations);
     }
     if wanted("ack") {
-        ack_and_first_typing(iterations);
+        ack_and_first_draft(iterations);
+    }
+    if wanted("calls") {
+        api_calls_per_task();
     }
 }
 
@@ -113,11 +121,11 @@ impl JobRunner for Instantly {
 
 /// What a user feels: the relay's `POST /invocations` with a Telegram update until its
 /// `200` (the relay, and behind it Telegram, wait that long), and the update until the
-/// chat shows "typing…" (the first `sendChatAction` the Telegram fake records).
-fn ack_and_first_typing(iterations: usize) {
-    println!("\n## a Telegram update on /invocations: the ack, and the first `typing`");
+/// chat shows a sign of life (the first `sendMessageDraft` the Telegram fake records).
+fn ack_and_first_draft(iterations: usize) {
+    println!("\n## a Telegram update on /invocations: the ack, and the first draft");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (acks, typing) = runtime.block_on(async {
+    let (acks, first_draft) = runtime.block_on(async {
         let fake = FakeTelegram::start(TOKEN).await;
         let root = tempfile::tempdir().unwrap();
         let users = Arc::new(Users::new(
@@ -145,7 +153,7 @@ fn ack_and_first_typing(iterations: usize) {
             std::future::pending(),
         ));
         let client = reqwest::Client::new();
-        let (mut acks, mut typing) = (Vec::new(), Vec::new());
+        let (mut acks, mut first_draft) = (Vec::new(), Vec::new());
         for i in 0..iterations + 1 {
             let user = 1000 + (i as i64 % USERS);
             let mut update = FakeTelegram::private_message(user, "hello");
@@ -160,15 +168,15 @@ fn ack_and_first_typing(iterations: usize) {
                     |calls| {
                         calls
                             .iter()
-                            .filter(|c| c.method == "sendChatAction")
+                            .filter(|c| c.method == "sendMessageDraft")
                             .count()
                             > i
                     },
                     Duration::from_secs(10),
                 )
                 .await;
-            assert!(shown, "no typing for update {}", i + 1);
-            let at = fake.calls_to("sendChatAction")[i].at;
+            assert!(shown, "no draft for update {}", i + 1);
+            let at = fake.calls_to("sendMessageDraft")[i].at;
             // Let the task's answer go out before the next update.
             let answered = fake
                 .wait_until(
@@ -179,10 +187,10 @@ fn ack_and_first_typing(iterations: usize) {
             assert!(answered);
             if i > 0 {
                 acks.push(ack);
-                typing.push(at.duration_since(sent));
+                first_draft.push(at.duration_since(sent));
             }
         }
-        (acks, typing)
+        (acks, first_draft)
     });
     println!(
         "ack: p50 {}  p99 {}  ({iterations} updates, each writes the handled update id to disk)",
@@ -190,9 +198,9 @@ fn ack_and_first_typing(iterations: usize) {
         us(percentile(&acks, 99.0))
     );
     println!(
-        "update → first sendChatAction: p50 {}  p99 {}",
-        us(percentile(&typing, 50.0)),
-        us(percentile(&typing, 99.0))
+        "update → first sendMessageDraft: p50 {}  p99 {}",
+        us(percentile(&first_draft, 50.0)),
+        us(percentile(&first_draft, 99.0))
     );
 }
 
@@ -245,4 +253,97 @@ fn long_answer(bytes: usize) -> String {
         ));
     }
     answer
+}
+
+/// How long the scripted task of `calls` works.
+const BUSY_TASK: Duration = Duration::from_secs(10);
+
+/// A task that talks and calls a tool every 100 ms for [`BUSY_TASK`]: a busy agent.
+struct Busy;
+
+impl JobRunner for Busy {
+    fn run(&self, job: Job) -> BoxFuture<'static, anyhow::Result<Answer>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let mut step = 0;
+            while started.elapsed() < BUSY_TASK {
+                step += 1;
+                job.progress.send(ProgressEvent::Text {
+                    text: format!("Looking at part {step}. "),
+                });
+                let input = json!({"command": format!("cargo test part{step}")}).to_string();
+                job.progress.send(ProgressEvent::ToolStarted {
+                    tool: "Bash".into(),
+                    input,
+                });
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                job.progress.send(ProgressEvent::ToolFinished {
+                    tool: "Bash".into(),
+                    is_error: false,
+                    output: "test result: ok".into(),
+                });
+            }
+            Ok(Answer {
+                text: "All parts pass.".into(),
+                usage: Default::default(),
+            })
+        })
+    }
+}
+
+/// Bot API calls made for one busy task, by method, in a private chat and in a group.
+fn api_calls_per_task() {
+    println!(
+        "\n## Bot API calls per task: a {} s task with a step every 100 ms",
+        BUSY_TASK.as_secs()
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        for (chat, update) in [
+            (
+                "private chat (draft)",
+                FakeTelegram::private_message(1000, "go"),
+            ),
+            (
+                "group (progress message)",
+                FakeTelegram::group_message(-100, 1000, "@fake_agent_bot go"),
+            ),
+        ] {
+            let fake = FakeTelegram::start(TOKEN).await;
+            let root = tempfile::tempdir().unwrap();
+            let users = Arc::new(Users::new(root.path().join("ws"), ["1000".to_string()]));
+            let launcher = Arc::new(Launcher::new(Arc::new(Busy), TaskRegistry::new()));
+            let bot = Arc::new(Bot::new(
+                BotApi::new(&fake.base_url(), TOKEN).unwrap(),
+                Store::open(&root.path().join("telegram")).unwrap(),
+                users,
+                launcher.clone(),
+                BotSettings {
+                    groups: true,
+                    ..BotSettings::default()
+                },
+            ));
+            let started = Instant::now();
+            let mut update = update;
+            update["update_id"] = json!(1);
+            bot.handle_update(update).await;
+            launcher.shutdown(Duration::from_secs(60)).await;
+            let elapsed = started.elapsed();
+            let calls = fake.calls();
+            let count = |method: &str| calls.iter().filter(|c| c.method == method).count();
+            // getMe is asked once per bot (to know its @name in groups), not per task.
+            let total = calls.iter().filter(|c| c.method != "getMe").count();
+            println!(
+                "{chat}: {total} calls in {:.1} s — sendMessageDraft {}, editMessageText {}, \
+                 sendMessage {}, sendChatAction {}; {:.2} calls per task second besides the \
+                 final message (goal: at most 1)",
+                elapsed.as_secs_f64(),
+                count("sendMessageDraft"),
+                count("editMessageText"),
+                count("sendMessage"),
+                count("sendChatAction"),
+                (total - 1) as f64 / elapsed.as_secs_f64(),
+            );
+        }
+    });
 }

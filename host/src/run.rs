@@ -34,7 +34,11 @@ pub async fn run_task(
                 ProgressEvent::ToolFinished {
                     tool,
                     is_error: true,
-                } => eprintln!("[{tool}] failed"),
+                    output,
+                } => eprintln!(
+                    "[{tool}] failed: {}",
+                    output.lines().next().unwrap_or_default()
+                ),
                 _ => {}
             }
         }

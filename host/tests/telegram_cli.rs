@@ -80,12 +80,11 @@ async fn local_mode_answers_stops_on_sigterm_and_never_logs_the_token() {
         .collect();
     assert_eq!(texts, ["Hello from the model."]);
     assert!(!telegram.calls_to("setMyCommands").is_empty());
-    let typing = telegram.calls_to("sendChatAction");
+    // The first sign of life in a private chat: the draft ("Thinking…" and Stop).
+    let drafts = telegram.calls_to("sendMessageDraft");
     assert!(
-        typing
-            .iter()
-            .any(|c| c.ok && c.params["action"] == "typing"),
-        "{typing:#?}"
+        drafts.iter().any(|c| c.ok && c.params["can_stop"] == true),
+        "{drafts:#?}"
     );
     let refused: Vec<String> = telegram
         .calls()

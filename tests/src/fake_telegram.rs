@@ -335,13 +335,13 @@ pub enum DraftEndKind {
 
 impl DraftEnd {
     /// Whether the user lost text they were reading: the draft showed some text and the
-    /// message that erased it does not say the same. A message with the draft's own text
-    /// is a flush that keeps it; an empty draft only showed "Thinking…"; a stop is the
-    /// user's own choice, so none of these loses anything.
+    /// message that erased it does not hold it. A message with the draft's text (a flush,
+    /// perhaps with what the bot had not shown yet) keeps it; an empty draft only showed
+    /// "Thinking…"; a stop is the user's own choice, so none of these loses anything.
     pub fn lost(&self) -> bool {
         match &self.how {
             DraftEndKind::Replaced { message_text, .. } => {
-                !self.draft_text.is_empty() && *message_text != self.draft_text
+                !self.draft_text.is_empty() && !message_text.contains(&self.draft_text)
             }
             DraftEndKind::Stopped => false,
         }

@@ -15,6 +15,7 @@ pub use runner::ScriptRunner;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use agent_host::plugins::SessionState;
 use agent_host::plugins::{CallContext, PluginRuntime, PluginSet, ToolOutcome};
@@ -307,4 +308,78 @@ pub fn builtin_component(name: &str) -> PathBuf {
     agent_host::plugins::builtin_plugins_dir()
         .expect("built-in plugins built")
         .join(format!("{name}.wasm"))
+}
+
+/// A name no other process has, for a command to give the processes it leaves behind
+/// (`exec -a NAME`): the command's pids are those of its own PID namespace, so the test
+/// finds them from outside by name.
+pub fn unique_name(what: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!(
+        "agent-host-test-{what}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// Whether a live process (not a zombie awaiting its reaper) has `name` in its command
+/// line.
+pub fn is_running(name: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .any(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            String::from_utf8_lossy(&cmdline).contains(name)
+                && !state.starts_with('Z')
+                && !state.starts_with('X')
+        })
+}
+
+/// Whether every process whose command line holds `name` is gone (or a zombie awaiting
+/// its reaper), polling for up to 10 s: killed processes take a moment to be reaped.
+pub fn all_gone(name: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if !is_running(name) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The production Bedrock client for `model_id`, configured as an operator would through
+/// the AWS chain but with the values in code (tests never touch the process environment
+/// or the network), pointed at `fake`.
+pub fn bedrock_model(
+    fake: &fake_bedrock::FakeBedrock,
+    model_id: &str,
+    streaming: bool,
+) -> agent_host::model::BedrockModel {
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(fake.endpoint())
+        .credentials_provider(
+            aws_sdk_bedrockruntime::config::SharedCredentialsProvider::new(
+                aws_sdk_bedrockruntime::config::Credentials::new(
+                    "test", "test", None, None, "test",
+                ),
+            ),
+        )
+        .build();
+    let mut settings = agent_host::model::ModelSettings::new(model_id);
+    settings.retry_base = Duration::from_millis(10);
+    settings.max_attempts = 3;
+    // Long: a request the fake holds at a `Gate` must outlast whatever the test does
+    // meanwhile (a policy compiled on a cold cache), or the retry would take the next step.
+    settings.request_timeout = Duration::from_secs(60);
+    settings.streaming = streaming;
+    agent_host::model::BedrockModel::new(&config, settings)
 }

@@ -111,6 +111,7 @@ impl JobRunner for ScriptRunner {
                         job.progress.send(ProgressEvent::ToolFinished {
                             tool: "Write".into(),
                             is_error: outcome.is_error(),
+                            output: agent_host::agent::job::preview(outcome.text()),
                         });
                         if outcome.is_error() {
                             anyhow::bail!("Write failed: {}", outcome.text());

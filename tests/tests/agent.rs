@@ -24,29 +24,9 @@ use serde_json::{Value, json};
 const MODEL: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
 const USER: &str = "4242";
 
-/// The production client, configured as an operator would through the AWS chain, but with
-/// the values in code (tests never touch the process environment or the network).
+/// The production client pointed at `fake`.
 fn model(fake: &FakeBedrock, streaming: bool) -> BedrockModel {
-    let config = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(fake.endpoint())
-        .credentials_provider(
-            aws_sdk_bedrockruntime::config::SharedCredentialsProvider::new(
-                aws_sdk_bedrockruntime::config::Credentials::new(
-                    "test", "test", None, None, "test",
-                ),
-            ),
-        )
-        .build();
-    let mut settings = ModelSettings::new(MODEL);
-    settings.retry_base = Duration::from_millis(10);
-    settings.max_attempts = 3;
-    // Long: a request the fake holds at a `Gate` must outlast whatever the test does
-    // meanwhile (a policy compiled on a cold cache), or the retry would take the next step.
-    settings.request_timeout = Duration::from_secs(60);
-    settings.streaming = streaming;
-    BedrockModel::new(&config, settings)
+    agent_host_tests::bedrock_model(fake, MODEL, streaming)
 }
 
 struct Host {
@@ -724,7 +704,7 @@ async fn stream_mode_shows_the_agents_progress() {
     assert_eq!(events[started]["tool"], "Glob");
     assert_eq!(
         events[started + 1],
-        json!({"type": "tool_finished", "tool": "Glob", "is_error": false})
+        json!({"type": "tool_finished", "tool": "Glob", "is_error": false, "output": "No files found"})
     );
     let streamed: String = events
         .iter()

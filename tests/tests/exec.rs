@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use agent_host::exec::{CommandOutput, CommandRequest, CommandRunner, ExecError, ExecSettings};
+use agent_host_tests::{all_gone, unique_name};
 
 fn runner() -> &'static CommandRunner {
     static RUNNER: OnceLock<CommandRunner> = OnceLock::new();
@@ -45,45 +46,6 @@ fn run(workspace: &Path, command: &str) -> CommandOutput {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A name no other process has, for a command to give the processes it leaves behind
-/// (`exec -a NAME`): the command's pids are those of its own PID namespace, so the test
-/// finds them from outside by name.
-fn unique_name(what: &str) -> String {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    format!(
-        "agent-host-test-{what}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    )
-}
-
-/// Whether every process whose command line holds `name` is gone (or a zombie awaiting
-/// its reaper), polling for up to 10 s: killed processes take a moment to be reaped.
-fn all_gone(name: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let alive = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
-            .any(|entry| {
-                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-                let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-                let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-                String::from_utf8_lossy(&cmdline).contains(name)
-                    && !state.starts_with('Z')
-                    && !state.starts_with('X')
-            });
-        if !alive {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn landlock_available() -> bool {

@@ -422,6 +422,9 @@ async fn a_message_ends_the_draft_and_loses_its_text_unless_it_repeats_it() {
         );
     let document = upload(&fake, "sendDocument", form).await;
     let document = document["result"]["message_id"].as_i64().unwrap();
+    // A flush may hold more than the draft showed yet: it still keeps what was shown.
+    show_draft(&fake, USER, 10, "step one", json!({})).await;
+    let longer = send_text(&fake, USER, "step one\nstep two").await;
     // A message in a chat without a draft ends nothing.
     send_text(&fake, USER, "no draft before me").await;
 
@@ -432,10 +435,11 @@ async fn a_message_ends_the_draft_and_loses_its_text_unless_it_repeats_it() {
             replaced(7, "partial answer", flush, "partial answer"),
             replaced(8, "half of a thought", other, "an unrelated notice"),
             replaced(9, "", document, "the log"),
+            replaced(10, "step one", longer, "step one\nstep two"),
         ]
     );
     let lost: Vec<bool> = ends.iter().map(DraftEnd::lost).collect();
-    assert_eq!(lost, [false, true, false]);
+    assert_eq!(lost, [false, true, false, false]);
     assert_eq!(fake.draft(USER), None);
     assert!(fake.draft_ends(USER + 1).is_empty());
 }

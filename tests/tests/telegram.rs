@@ -8,14 +8,20 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use agent_host::agent::launch::Launcher;
+use agent_host::agent::{Agent, AgentSettings, JobRunner};
+use agent_host::plugins::LivePlugins;
 use agent_host::server::{AppState, ServerSettings, TaskRegistry};
 use agent_host::session::Users;
+use agent_host::session::history::{FileHistory, HistoryStore};
 use agent_host::telegram::api::{ApiError, Text};
 use agent_host::telegram::outbox::{Outbox, Post};
 use agent_host::telegram::poll::{self, PollSettings};
 use agent_host::telegram::{Bot, BotApi, BotSettings, Handled, Store};
-use agent_host_tests::fake_telegram::{Call, Failure, FakeTelegram};
-use agent_host_tests::{ScriptRunner, builtin_plugins};
+use agent_host_tests::fake_bedrock::{FakeBedrock, Step, Turn};
+use agent_host_tests::fake_telegram::{BOT_USERNAME, Call, DraftEndKind, Failure, FakeTelegram};
+use agent_host_tests::{
+    ScriptRunner, all_gone, bedrock_model, builtin_plugins, is_running, unique_name,
+};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "123456:TEST-token-for-the-fake";
@@ -115,7 +121,8 @@ fn bot(
     let settings = BotSettings {
         groups: true,
         send_interval: Duration::from_millis(5),
-        typing_interval: Duration::from_secs(4),
+        group_update_interval: Duration::from_millis(300),
+        ..BotSettings::default()
     };
     Arc::new(Bot::new(api, store, users, launcher, settings))
 }
@@ -192,11 +199,12 @@ async fn a_prompt_through_invocations_shows_typing_then_answers_in_a_new_message
     assert_eq!(body["status"], "accepted", "{body}");
 
     let answers = harness.wait_for("sendMessage", ALICE, 1).await;
-    let typing = harness.wait_for("sendChatAction", ALICE, 1).await;
-    assert_eq!(typing[0].params["action"], "typing");
+    // In a private chat the first sign of life is the draft: "Thinking…" and Stop.
+    let drafts = harness.wait_for("sendMessageDraft", ALICE, 1).await;
+    assert_eq!(drafts[0].params["text"], "");
     assert!(
-        typing[0].at <= answers[0].at,
-        "typing shows before the answer"
+        drafts[0].at <= answers[0].at,
+        "the draft shows before the answer"
     );
     assert_eq!(answers[0].params["text"], "done: 1 steps");
     assert_eq!(
@@ -516,11 +524,13 @@ async fn a_duplicate_update_starts_no_second_task_even_after_a_restart() {
     ));
     harness.idle().await;
     harness.wait_for("sendMessage", ALICE, 1).await;
+    // Delivered and forgotten (else the restarted bot would rightly send it again).
+    harness.wait_until_quiet().await;
     assert_eq!(harness.send(update.clone()).await, Handled::Duplicate);
     let bot = harness.restart_bot();
     assert_eq!(bot.handle_update(update).await, Handled::Duplicate);
     harness.wait_until_quiet().await;
-    assert_eq!(harness.texts(ALICE).len(), 1);
+    assert_eq!(harness.texts(ALICE).len(), 1, "{:?}", harness.texts(ALICE));
 }
 
 #[tokio::test]
@@ -735,4 +745,450 @@ async fn the_outbox_paces_each_chat_and_retries_only_what_may_succeed() {
         "{error:?}"
     );
     assert_eq!(fake.calls_to("sendMessage").len(), 4 + 1 + 2 + 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Watching a task work: drafts, progress messages, Stop and Cancel, verbosity.
+
+/// The successful `sendMessageDraft` calls to `chat`, in order.
+fn drafts(fake: &FakeTelegram, chat: i64) -> Vec<Call> {
+    sent(&fake.calls(), "sendMessageDraft", chat)
+}
+
+/// Waits until a draft shown in `chat` holds `text`.
+async fn wait_for_draft_with(fake: &FakeTelegram, chat: i64, text: &str) {
+    let shown = fake
+        .wait_until(
+            |calls| {
+                sent(calls, "sendMessageDraft", chat)
+                    .iter()
+                    .any(|c| c.str_param("text").is_some_and(|t| t.contains(text)))
+            },
+            WAIT,
+        )
+        .await;
+    assert!(shown, "no draft showed {text:?}: {:#?}", drafts(fake, chat));
+}
+
+/// Every draft that ended in `chat` ended well: kept as a message (flushed), replaced by
+/// one of the task's `answers`, or stopped by the user; none was erased.
+fn assert_no_draft_erased(fake: &FakeTelegram, chat: i64, answers: &[&str]) {
+    for end in fake.draft_ends(chat) {
+        if let DraftEndKind::Replaced { message_text, .. } = &end.how
+            && answers.contains(&message_text.as_str())
+        {
+            continue;
+        }
+        assert!(!end.lost(), "a live draft was erased: {end:#?}");
+    }
+}
+
+#[tokio::test]
+async fn a_private_task_streams_words_and_steps_as_a_draft_then_answers() {
+    let harness = Harness::start().await;
+    harness.runner.set_answer("final", "All **done**.");
+    let script = "Looking at the code\nwrite notes.txt hello\nwait first\n\
+                  Now the tests\nwrite more.txt again\nwait second\nanswer final";
+    assert!(matches!(
+        harness.send(message(script)).await,
+        Handled::Started(_)
+    ));
+    wait_for_draft_with(&harness.fake, ALICE, "📝 Write notes.txt").await;
+    harness.runner.gate("first").open();
+    wait_for_draft_with(&harness.fake, ALICE, "📝 Write more.txt").await;
+    harness.runner.gate("second").open();
+    harness.wait_for("sendMessage", ALICE, 1).await;
+    harness.idle().await;
+
+    let drafts = drafts(&harness.fake, ALICE);
+    assert!(drafts.len() >= 3, "{drafts:#?}");
+    assert_eq!(
+        drafts[0].str_param("text"),
+        Some(""),
+        "Thinking… and the Stop button at once"
+    );
+    let draft_id = drafts[0].int_param("draft_id").unwrap();
+    for (previous, draft) in drafts.iter().zip(&drafts[1..]) {
+        assert_eq!(
+            draft.int_param("draft_id"),
+            Some(draft_id),
+            "one draft per task"
+        );
+        assert!(
+            draft.at.duration_since(previous.at) >= Duration::from_millis(900),
+            "drafts at most about once a second: {drafts:#?}"
+        );
+    }
+    assert!(
+        drafts
+            .iter()
+            .all(|d| d.param("can_stop") == Some(&json!(true)))
+    );
+    let last = drafts.last().unwrap().str_param("text").unwrap();
+    assert!(
+        last.starts_with("Looking at the code\n\n📝 Write notes.txt\n\nNow the tests"),
+        "{last}"
+    );
+    assert!(
+        drafts
+            .iter()
+            .all(|d| !d.str_param("text").unwrap().contains("blockquote")),
+        "no tool output at `steps`"
+    );
+    assert_eq!(harness.texts(ALICE), ["All done."]);
+    assert_no_draft_erased(&harness.fake, ALICE, &["All done."]);
+    assert_eq!(
+        harness.fake.draft(ALICE),
+        None,
+        "the answer replaced the draft"
+    );
+}
+
+#[tokio::test]
+async fn a_prompt_while_the_draft_is_live_flushes_it_before_the_busy_line() {
+    let harness = Harness::start().await;
+    harness.runner.set_answer("end", "Finished.");
+    assert!(matches!(
+        harness
+            .send(message("Reading the logs\nwait hold\nanswer end"))
+            .await,
+        Handled::Started(_)
+    ));
+    wait_for_draft_with(&harness.fake, ALICE, "Reading the logs").await;
+    let first_draft = harness.fake.draft(ALICE).unwrap().draft_id;
+    assert_eq!(harness.send(message("and also this")).await, Handled::Busy);
+    harness.wait_for("sendMessage", ALICE, 2).await;
+    let texts = harness.texts(ALICE);
+    assert_eq!(
+        texts[0], "Reading the logs",
+        "the draft was kept as a message"
+    );
+    assert!(texts[1].starts_with("Still working"), "{texts:?}");
+    // The task goes on in a new draft.
+    let goes_on = harness
+        .fake
+        .wait_until(
+            |calls| {
+                sent(calls, "sendMessageDraft", ALICE)
+                    .iter()
+                    .any(|c| c.int_param("draft_id") != Some(first_draft))
+            },
+            WAIT,
+        )
+        .await;
+    assert!(goes_on, "{:#?}", drafts(&harness.fake, ALICE));
+    harness.runner.gate("hold").open();
+    harness.idle().await;
+    harness.wait_for("sendMessage", ALICE, 3).await;
+    assert_eq!(harness.texts(ALICE)[2], "Finished.");
+    assert_no_draft_erased(&harness.fake, ALICE, &["Finished."]);
+}
+
+#[tokio::test]
+async fn a_group_task_shows_a_progress_message_whose_cancel_button_cancels() {
+    let harness = Harness::start().await;
+    let group = -100_555;
+    let update = numbered(FakeTelegram::group_message(
+        group,
+        ALICE,
+        &format!("@{BOT_USERNAME} Checking\nwrite a.txt x\nwait hold"),
+    ));
+    let Handled::Started(task) = harness.send(update).await else {
+        panic!("no task started")
+    };
+    let progress = harness.wait_for("sendMessage", group, 1).await;
+    let keyboard = &progress[0].params["reply_markup"]["inline_keyboard"][0][0];
+    assert_eq!(
+        keyboard["callback_data"],
+        json!(format!("cancel:{task}:{ALICE}"))
+    );
+    let message_id = progress[0].result().unwrap()["message_id"]
+        .as_i64()
+        .unwrap();
+    let shown = harness
+        .fake
+        .wait_until(
+            |_| {
+                harness
+                    .fake
+                    .messages(group)
+                    .iter()
+                    .any(|m| m.text.contains("📝 Write a.txt"))
+            },
+            WAIT,
+        )
+        .await;
+    assert!(shown, "{:#?}", harness.fake.messages(group));
+    assert!(
+        drafts(&harness.fake, group).is_empty(),
+        "no drafts in groups"
+    );
+
+    let press = numbered(FakeTelegram::callback_query(
+        ALICE,
+        group,
+        message_id,
+        &format!("cancel:{task}:{ALICE}"),
+    ));
+    assert!(matches!(harness.send(press).await, Handled::Control(_)));
+    harness.idle().await;
+    harness.wait_for("sendMessage", group, 2).await;
+    let messages = harness.fake.messages(group);
+    let progress = messages
+        .iter()
+        .find(|m| m.message_id == message_id)
+        .unwrap();
+    assert!(
+        progress.text.contains("⏹ Cancelled after"),
+        "{}",
+        progress.text
+    );
+    assert_eq!(progress.reply_markup, None, "the button is gone");
+    assert_eq!(messages.last().unwrap().text, "The task was cancelled.");
+    let answered = harness
+        .fake
+        .wait_until(
+            |calls| calls.iter().any(|c| c.method == "answerCallbackQuery"),
+            WAIT,
+        )
+        .await;
+    assert!(answered);
+}
+
+#[tokio::test]
+async fn refused_drafts_fall_back_to_a_progress_message() {
+    let harness = Harness::start().await;
+    harness.fake.refuse_drafts(true);
+    harness.runner.set_answer("end", "Done here.");
+    assert!(matches!(
+        harness
+            .send(message("Step one\nwait hold\nanswer end"))
+            .await,
+        Handled::Started(_)
+    ));
+    let progress = harness.wait_for("sendMessage", ALICE, 1).await;
+    assert!(progress[0].params["reply_markup"]["inline_keyboard"].is_array());
+    harness.runner.gate("hold").open();
+    harness.idle().await;
+    harness.wait_for("sendMessage", ALICE, 2).await;
+    let messages = harness.fake.messages(ALICE);
+    assert!(messages[0].text.starts_with("Step one"), "{messages:#?}");
+    assert!(messages[0].text.contains("✅ Done after"), "{messages:#?}");
+    assert_eq!(messages[1].text, "Done here.");
+    // The chat's next task does not try drafts again.
+    let attempts = |fake: &FakeTelegram| {
+        fake.calls_to("sendMessageDraft")
+            .iter()
+            .filter(|c| c.params["chat_id"] == json!(ALICE))
+            .count()
+    };
+    let tried = attempts(&harness.fake);
+    assert_eq!(tried, 1, "refused once");
+    assert!(matches!(
+        harness.send(message("answer end")).await,
+        Handled::Started(_)
+    ));
+    harness.idle().await;
+    harness.wait_for("sendMessage", ALICE, 3).await;
+    assert_eq!(attempts(&harness.fake), tried);
+}
+
+#[tokio::test]
+async fn verbose_off_shows_no_steps_full_shows_output_and_both_are_remembered() {
+    let harness = Harness::start().await;
+    assert!(matches!(
+        harness.send(message("/verbose off")).await,
+        Handled::Control("/verbose")
+    ));
+    harness.wait_for("sendMessage", ALICE, 1).await;
+    assert!(harness.texts(ALICE)[0].contains("only my words"));
+
+    // A restarted bot remembers the level.
+    let bot = harness.restart_bot();
+    assert!(matches!(
+        bot.handle_update(message("Quietly\nwrite q.txt x\nwait quiet"))
+            .await,
+        Handled::Started(_)
+    ));
+    wait_for_draft_with(&harness.fake, ALICE, "Quietly").await;
+    harness.runner.gate("quiet").open();
+    bot.launcher().shutdown(WAIT).await;
+    harness.wait_for("sendMessage", ALICE, 2).await;
+    assert!(
+        drafts(&harness.fake, ALICE)
+            .iter()
+            .all(|d| !d.str_param("text").unwrap().contains("Write")),
+        "no steps at off: {:#?}",
+        drafts(&harness.fake, ALICE)
+    );
+
+    harness.send(message("/verbose full")).await;
+    harness.wait_for("sendMessage", ALICE, 3).await;
+    let before = drafts(&harness.fake, ALICE).len();
+    harness.send(message("write f.txt x\nwait loud")).await;
+    let shown = harness
+        .fake
+        .wait_until(
+            |calls| {
+                sent(calls, "sendMessageDraft", ALICE)[before..]
+                    .iter()
+                    .any(|c| {
+                        let text = c.str_param("text").unwrap_or_default();
+                        text.contains("📝 Write f.txt\n<blockquote expandable>")
+                    })
+            },
+            WAIT,
+        )
+        .await;
+    assert!(shown, "{:#?}", drafts(&harness.fake, ALICE));
+    harness.runner.gate("loud").open();
+    harness.idle().await;
+
+    harness.send(message("/verbose loud")).await;
+    harness.wait_for("sendMessage", ALICE, 5).await;
+    let last = harness.texts(ALICE).pop().unwrap();
+    assert!(
+        last.starts_with("I don't know the level \"loud\""),
+        "{last}"
+    );
+}
+
+/// A bot whose tasks the real agent runs, with the built-in plugins, against `bedrock`.
+fn agent_bot(telegram: &FakeTelegram, root: &std::path::Path, bedrock: &FakeBedrock) -> Arc<Bot> {
+    let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.join("history")));
+    let agent = Agent::new(
+        Arc::new(LivePlugins::fixed(builtin_plugins().clone())),
+        bedrock_model(
+            bedrock,
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            true,
+        ),
+        history,
+        AgentSettings::new(root.join("state")),
+    )
+    .unwrap();
+    let runner: Arc<dyn JobRunner> = Arc::new(agent);
+    let users = Arc::new(Users::new(root.join("workspaces"), [ALICE.to_string()]));
+    let launcher = Arc::new(Launcher::new(runner, TaskRegistry::new()));
+    let settings = BotSettings {
+        send_interval: Duration::from_millis(5),
+        ..BotSettings::default()
+    };
+    let api = BotApi::new(&telegram.base_url(), TOKEN).unwrap();
+    let store = Store::open(&root.join("state/telegram")).unwrap();
+    Arc::new(Bot::new(api, store, users, launcher, settings))
+}
+
+#[tokio::test]
+async fn stop_on_the_draft_kills_the_running_command_and_the_next_prompt_continues() {
+    let marker = unique_name("stop");
+    let bedrock = FakeBedrock::start(vec![
+        Step::Reply(Turn::tool_use(
+            "long1",
+            "Bash",
+            json!({"command": format!("exec -a {marker} sleep 300")}),
+        )),
+        Step::Reply(Turn::text("Picked up where we stopped.")),
+    ])
+    .await;
+    let telegram = FakeTelegram::start(TOKEN).await;
+    let root = tempfile::tempdir().unwrap();
+    let bot = agent_bot(&telegram, root.path(), &bedrock);
+    // Through long polling: the Stop update reaches the bot only if it asked for it.
+    let poller = Poller::start(bot.clone());
+    telegram.push_update(FakeTelegram::private_message(ALICE, "run the long job"));
+    wait_for_draft_with(&telegram, ALICE, &format!("▶️ exec -a {marker}")).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !is_running(&marker) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let draft_id = telegram.draft(ALICE).unwrap().draft_id;
+    assert!(
+        telegram.press_stop(ALICE).is_some(),
+        "the draft has a Stop button"
+    );
+    let answered = telegram
+        .wait_until(|calls| !sent(calls, "sendMessage", ALICE).is_empty(), WAIT)
+        .await;
+    assert!(answered);
+    assert_eq!(
+        telegram.messages(ALICE)[0].text,
+        "The task was cancelled.",
+        "a cancelled note, as /cancel gives"
+    );
+    assert!(all_gone(&marker), "the command survived the Stop");
+    let launcher = bot.launcher().clone();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while launcher.tasks().active_count() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "/ping stays busy");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        telegram
+            .draft_ends(ALICE)
+            .iter()
+            .any(|end| end.draft_id == draft_id && matches!(end.how, DraftEndKind::Stopped))
+    );
+
+    // The history stayed valid: the next prompt continues it, the interrupted call
+    // answered.
+    telegram.push_update(FakeTelegram::private_message(ALICE, "go on"));
+    let answered = telegram
+        .wait_until(|calls| sent(calls, "sendMessage", ALICE).len() >= 2, WAIT)
+        .await;
+    assert!(answered);
+    assert_eq!(
+        telegram.messages(ALICE)[1].text,
+        "Picked up where we stopped."
+    );
+    let requests = bedrock.requests();
+    let last = requests.last().unwrap().body.to_string();
+    assert!(last.contains("\"toolUseId\":\"long1\""), "{last}");
+    assert!(last.contains("go on"), "{last}");
+    poller.stop().await;
+    assert_no_draft_erased(
+        &telegram,
+        ALICE,
+        &["The task was cancelled.", "Picked up where we stopped."],
+    );
+}
+
+#[tokio::test]
+async fn what_the_model_thinks_never_reaches_the_chat() {
+    const THOUGHT: &str = "PRIVATE-REASONING-do-not-show";
+    let bedrock = FakeBedrock::start(vec![
+        Step::Reply(
+            Turn::tool_use("g1", "Glob", json!({"pattern": "*.rs"}))
+                .with_reasoning(&format!("{THOUGHT} weighing the options")),
+        ),
+        Step::Reply(Turn::reasoning_then_text(
+            &format!("{THOUGHT} again"),
+            "No Rust files here.",
+        )),
+    ])
+    .await;
+    let telegram = FakeTelegram::start(TOKEN).await;
+    let root = tempfile::tempdir().unwrap();
+    let bot = agent_bot(&telegram, root.path(), &bedrock);
+    assert!(matches!(
+        bot.handle_update(message("any rust here?")).await,
+        Handled::Started(_)
+    ));
+    bot.launcher().shutdown(WAIT).await;
+    let answered = telegram
+        .wait_until(|calls| !sent(calls, "sendMessage", ALICE).is_empty(), WAIT)
+        .await;
+    assert!(answered);
+    assert_eq!(telegram.messages(ALICE)[0].text, "No Rust files here.");
+    for call in telegram.calls() {
+        assert!(
+            !call.params.to_string().contains(THOUGHT),
+            "reasoning reached Telegram: {call:#?}"
+        );
+    }
 }

@@ -32,6 +32,39 @@ pub struct Job {
     pub progress: Progress,
 }
 
+/// Most lines of a tool's result carried in [`ProgressEvent::ToolFinished`].
+pub const PREVIEW_LINES: usize = 12;
+/// Most characters of a tool's result carried in [`ProgressEvent::ToolFinished`].
+pub const PREVIEW_CHARS: usize = 1200;
+
+/// The start of `text`: at most [`PREVIEW_LINES`] lines and [`PREVIEW_CHARS`] characters,
+/// with `…` where something was left out.
+pub fn preview(text: &str) -> String {
+    let mut preview = String::new();
+    let mut cut = false;
+    for (index, line) in text.trim_end().lines().enumerate() {
+        if index == PREVIEW_LINES {
+            cut = true;
+            break;
+        }
+        if index > 0 {
+            preview.push('\n');
+        }
+        preview.push_str(line);
+        if preview.chars().count() > PREVIEW_CHARS {
+            cut = true;
+            break;
+        }
+    }
+    if preview.chars().count() > PREVIEW_CHARS {
+        preview = preview.chars().take(PREVIEW_CHARS).collect();
+    }
+    if cut {
+        preview.push('…');
+    }
+    preview
+}
+
 /// Progress of a running job, streamed to `mode: "stream"` callers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -54,6 +87,9 @@ pub enum ProgressEvent {
         tool: String,
         /// Whether the result was an error.
         is_error: bool,
+        /// The start of the result the model got (at most [`PREVIEW_LINES`] lines of at
+        /// most [`PREVIEW_CHARS`] characters in all), for displays of progress.
+        output: String,
     },
     /// A model turn finished.
     TurnFinished {
@@ -115,5 +151,26 @@ pub trait JobRunner: Send + Sync + 'static {
     fn forget(&self, user_key: &str) -> BoxFuture<'static, anyhow::Result<()>> {
         let _ = user_key;
         Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_preview_keeps_the_first_lines_and_says_when_it_cut() {
+        assert_eq!(preview("one\ntwo\n"), "one\ntwo");
+        let many: String = (1..=40).map(|n| format!("line {n}\n")).collect();
+        let cut = preview(&many);
+        assert_eq!(cut.lines().count(), PREVIEW_LINES);
+        assert!(
+            cut.starts_with("line 1\n") && cut.ends_with("line 12…"),
+            "{cut}"
+        );
+        let long = "é".repeat(5000);
+        let cut = preview(&long);
+        assert_eq!(cut.chars().count(), PREVIEW_CHARS + 1);
+        assert!(cut.ends_with('…'));
     }
 }

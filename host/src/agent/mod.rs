@@ -329,6 +329,7 @@ impl Inner {
             job.progress.send(ProgressEvent::ToolFinished {
                 tool: name.clone(),
                 is_error,
+                output: job::preview(outcome.text()),
             });
             tracing::info!(task = %job.task_id, tool = %name, is_error, ran = checked.ran, denied_by = checked.denied_by(), "tool call");
             let content = cut(outcome.text(), self.settings.max_tool_result_chars);

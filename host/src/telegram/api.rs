@@ -290,6 +290,39 @@ impl BotApi {
         self.call("sendMessage", text).await
     }
 
+    /// `sendMessageDraft`: shows `text` (HTML when `html`) as the draft `draft_id` in the
+    /// private chat `chat_id`, with a Stop button; empty text shows "Thinking…".
+    pub async fn send_message_draft(
+        &self,
+        chat_id: i64,
+        draft_id: i64,
+        text: &str,
+        html: bool,
+    ) -> Result<bool, ApiError> {
+        let mut params = json!({
+            "chat_id": chat_id,
+            "draft_id": draft_id,
+            "text": text,
+            "can_stop": true,
+        });
+        if html {
+            params["parse_mode"] = json!("HTML");
+        }
+        self.call("sendMessageDraft", &params).await
+    }
+
+    /// `editMessageText`: message `message_id` now shows `text` (and its keyboard).
+    pub async fn edit_message_text(&self, message_id: i64, text: &Text) -> Result<Value, ApiError> {
+        #[derive(Serialize)]
+        struct Edit<'a> {
+            message_id: i64,
+            #[serde(flatten)]
+            text: &'a Text,
+        }
+        self.call("editMessageText", &Edit { message_id, text })
+            .await
+    }
+
     /// `sendChatAction` (`typing`, `upload_document`, ...).
     pub async fn send_chat_action(&self, chat_id: i64, action: &str) -> Result<bool, ApiError> {
         self.call(

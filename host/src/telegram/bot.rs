@@ -17,12 +17,17 @@
 //!    slot. Every button press is answered (`answerCallbackQuery`).
 //! 6. **One task per user.** Only a new prompt claims the slot; a prompt while a task runs
 //!    gets the busy line.
-//! 7. **Answers always arrive.** The final answer is recorded before it is sent and
+//! 7. **Watch it work.** While a task runs, a private chat gets a streaming draft (the
+//!    model's words and a line per step, at the user's `/verbose` level) with a Stop
+//!    button; a group, or a chat where Telegram refuses drafts, gets one progress message
+//!    edited in place with a Cancel button. Stop, Cancel and `/cancel` all cancel the same
+//!    way. Nothing posted erases a live draft (the outbox flushes it first).
+//! 8. **Answers always arrive.** The final answer is recorded before it is sent and
 //!    forgotten once Telegram accepted all of it; a restarted host sends what is left
 //!    ([`Bot::resend_pending`]). It is a new message (so the phone notifies), rendered from
 //!    Markdown, split to fit, resent as plain text if Telegram refuses the formatting.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -34,10 +39,13 @@ use tokio_util::sync::CancellationToken;
 use super::api::{ApiError, BotApi, BotUser, Text};
 use super::buttons::ButtonData;
 use super::commands::{self, Command, TaskStats};
+use super::draft::LiveDraft;
 use super::outbox::{Outbox, Post};
+use super::progress::ProgressMessage;
 use super::render;
 use super::store::{PendingAnswer, Store};
-use super::update::{self, ButtonPress, ChatKind, Incoming, UserMessage};
+use super::update::{self, ButtonPress, ChatKind, Incoming, StopPress, UserMessage};
+use super::view::{TaskView, Verbosity};
 use crate::agent::launch::{Launcher, Outcome};
 use crate::agent::{Job, Progress, ProgressEvent};
 use crate::session::{UserError, Users};
@@ -52,8 +60,15 @@ pub struct BotSettings {
     pub groups: bool,
     /// Least time between two messages to one chat.
     pub send_interval: Duration,
-    /// How often `typing` is shown while a task runs (Telegram shows it for ~5 s).
+    /// How often `typing` is shown while a task runs without a draft (Telegram shows it
+    /// for ~5 s).
     pub typing_interval: Duration,
+    /// Least time between two updates of a task's draft or progress message in a
+    /// private chat.
+    pub update_interval: Duration,
+    /// The same in a group (Telegram allows about 20 messages a minute there), and the
+    /// delay before a group's progress message is posted at all.
+    pub group_update_interval: Duration,
 }
 
 impl Default for BotSettings {
@@ -62,6 +77,8 @@ impl Default for BotSettings {
             groups: false,
             send_interval: Duration::from_secs(1),
             typing_interval: Duration::from_secs(4),
+            update_interval: Duration::from_secs(1),
+            group_update_interval: Duration::from_secs(3),
         }
     }
 }
@@ -116,6 +133,8 @@ struct Running {
     cancel: CancellationToken,
     started: Instant,
     stats: Arc<Mutex<TaskStats>>,
+    /// Its draft, in a private chat (a Stop on it cancels the task).
+    draft: Option<Arc<LiveDraft>>,
 }
 
 /// The Telegram front end; share it behind an `Arc`.
@@ -127,6 +146,8 @@ pub struct Bot {
     settings: BotSettings,
     running: Mutex<HashMap<String, Running>>,
     me: OnceCell<BotUser>,
+    /// Chats where Telegram refused a draft: their tasks show a progress message.
+    drafts_refused: Mutex<HashSet<i64>>,
     /// Set once the answers left by a previous run were looked for.
     resent: AtomicBool,
 }
@@ -149,6 +170,7 @@ impl Bot {
             settings,
             running: Mutex::new(HashMap::new()),
             me: OnceCell::new(),
+            drafts_refused: Mutex::new(HashSet::new()),
             resent: AtomicBool::new(false),
         }
     }
@@ -192,6 +214,7 @@ impl Bot {
         let handled = match update::read(&update) {
             Incoming::Message(message) => self.on_message(message).await,
             Incoming::Button(press) => self.on_button(press),
+            Incoming::Stop(stop) => self.on_stop(stop),
             Incoming::Ignored(reason) => Handled::Ignored(reason),
         };
         tracing::info!(update_id, status = handled.status(), "{handled}");
@@ -216,8 +239,8 @@ impl Bot {
             }
             return Handled::Refused;
         }
-        if let Some((name, _, _)) = update::command(&message.text) {
-            return self.on_command(&message, &user_key, &name).await;
+        if let Some((name, _, args)) = update::command(&message.text) {
+            return self.on_command(&message, &user_key, &name, args).await;
         }
         self.start_task(message, user_key).await
     }
@@ -257,6 +280,7 @@ impl Bot {
         message: &UserMessage,
         user_key: &str,
         name: &str,
+        args: &str,
     ) -> Handled {
         let Some(command) = Command::named(name) else {
             self.reply(message, commands::help(Some(name)));
@@ -272,6 +296,16 @@ impl Bot {
                 }
             },
             Command::Status => self.status_line(user_key),
+            Command::Verbose => match Verbosity::named(args) {
+                Some(level) => {
+                    self.store.set_verbosity(message.from, level);
+                    commands::verbosity_set(level)
+                }
+                None => commands::verbosity_usage(
+                    self.store.verbosity(message.from),
+                    Some(args).filter(|a| !a.is_empty()),
+                ),
+            },
             Command::Cancel => match self.running(user_key, |task| task.cancel.clone()) {
                 Some(cancel) => {
                     cancel.cancel();
@@ -336,6 +370,26 @@ impl Bot {
         Handled::Control("a button press")
     }
 
+    /// Stop pressed on a draft: cancels the task that draft belongs to, as `/cancel` does.
+    fn on_stop(&self, stop: StopPress) -> Handled {
+        let owner = stop.chat_id.to_string();
+        if self.users.authorize(&owner).is_err() {
+            return Handled::Ignored("a stop from a chat not on the allow-list".into());
+        }
+        let cancel = self.running(&owner, |task| {
+            let draft = task.draft.as_ref().filter(|d| d.owns(stop.draft_id))?;
+            draft.stop();
+            Some(task.cancel.clone())
+        });
+        match cancel {
+            Some(Some(cancel)) => {
+                cancel.cancel();
+                Handled::Control("the Stop button")
+            }
+            _ => Handled::Ignored("a stop for a draft of no running task".into()),
+        }
+    }
+
     async fn start_task(self: &Arc<Self>, message: UserMessage, user_key: String) -> Handled {
         let slot = match self.users.claim(&user_key) {
             Ok(slot) => slot,
@@ -364,6 +418,20 @@ impl Bot {
         let task_id = self.launcher.next_task_id();
         let cancel = self.launcher.job_cancel();
         let stats = Arc::new(Mutex::new(TaskStats::default()));
+        let verbosity = self.store.verbosity(message.from);
+        let drafting = message.chat_kind == ChatKind::Private
+            && !lock(&self.drafts_refused).contains(&message.chat_id);
+        let draft = drafting.then(|| {
+            Arc::new(LiveDraft::new(
+                message.chat_id,
+                verbosity,
+                workspace.clone(),
+            ))
+        });
+        if let Some(draft) = &draft {
+            // Before anything else is posted in the chat: from now on posts flush it.
+            self.outbox.attach_draft(draft.clone()).await;
+        }
         lock(&self.running).insert(
             user_key.clone(),
             Running {
@@ -371,8 +439,19 @@ impl Bot {
                 cancel: cancel.clone(),
                 started: Instant::now(),
                 stats: stats.clone(),
+                draft: draft.clone(),
             },
         );
+        let live = match draft {
+            Some(draft) => Live::Draft(draft),
+            None => Live::Message(ProgressMessage::new(
+                message.chat_id,
+                Some(message.message_id),
+                ButtonData::new("cancel", &task_id, message.from),
+                TaskView::new(verbosity, workspace.clone()),
+            )),
+        };
+        let cancel_for_follow = cancel.clone();
         let job = Job {
             task_id: task_id.clone(),
             user_key: user_key.clone(),
@@ -390,35 +469,64 @@ impl Bot {
             user_key,
             task_id: task_id.clone(),
             stats,
+            cancel: cancel_for_follow,
+            live,
+            update_interval: match message.chat_kind {
+                ChatKind::Private => self.settings.update_interval,
+                ChatKind::Shared => self.settings.group_update_interval,
+            },
         };
         self.launcher
             .track(async move { bot.follow(follow, events, outcome).await });
         Handled::Started(task_id)
     }
 
-    /// Keeps `typing` showing and the stats current until the task ends, then delivers
-    /// its answer.
+    /// Shows the task's work as it happens (draft or progress message, `typing` while
+    /// there is no draft) and keeps the stats current until it ends, then delivers its
+    /// answer.
     async fn follow(
         self: Arc<Self>,
-        task: FollowUp,
+        mut task: FollowUp,
         mut events: mpsc::Receiver<ProgressEvent>,
         mut outcome: tokio::sync::oneshot::Receiver<Outcome>,
     ) {
-        // "typing…" at once, however quick the task, then refreshed before it fades.
-        self.outbox.chat_action(task.chat_id, "typing").await;
+        let started = Instant::now();
+        // A sign of life at once, however quick the task: the draft ("Thinking…" and its
+        // Stop button), or else "typing…", refreshed before it fades. A progress message
+        // waits for the first refresh (a quick task never gets one).
+        match task.live {
+            Live::Draft(_) => self.refresh(&mut task).await,
+            Live::Message(_) => self.outbox.chat_action(task.chat_id, "typing").await,
+        }
         let every = self.settings.typing_interval;
         let mut typing = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let mut refresh = tokio::time::interval_at(
+            tokio::time::Instant::now() + task.update_interval,
+            task.update_interval,
+        );
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut listening = true;
         let outcome = loop {
             tokio::select! {
                 outcome = &mut outcome => break outcome,
-                _ = typing.tick() => self.outbox.chat_action(task.chat_id, "typing").await,
                 event = events.recv(), if listening => match event {
-                    Some(event) => record(&task.stats, event),
+                    Some(event) => {
+                        task.live.apply(&event);
+                        record(&task.stats, event);
+                    }
                     None => listening = false,
                 },
+                _ = refresh.tick() => self.refresh(&mut task).await,
+                _ = typing.tick(), if !matches!(task.live, Live::Draft(_)) => {
+                    self.outbox.chat_action(task.chat_id, "typing").await;
+                }
             }
         };
+        // What the task reported last (its channel may still hold events).
+        while let Ok(event) = events.try_recv() {
+            task.live.apply(&event);
+            record(&task.stats, event);
+        }
         {
             let mut running = lock(&self.running);
             if running
@@ -428,11 +536,20 @@ impl Bot {
                 running.remove(&task.user_key);
             }
         }
-        let text = match outcome {
-            Ok(Ok(answer)) => answer.text,
-            Ok(Err(message)) => message,
-            Err(_) => "The task ended without an answer.".to_string(),
+        let (text, footer) = match outcome {
+            Ok(Ok(answer)) => (answer.text, "✅ Done"),
+            Ok(Err(message)) if task.cancel.is_cancelled() => (message, "⏹ Cancelled"),
+            Ok(Err(message)) => (message, "❌ Failed"),
+            Err(_) => ("The task ended without an answer.".to_string(), "❌ Failed"),
         };
+        match &mut task.live {
+            // The answer replaces the draft: that is what a draft is for.
+            Live::Draft(draft) => self.outbox.detach_draft(draft).await,
+            Live::Message(progress) => {
+                let footer = format!("{footer} after {}", commands::elapsed(started.elapsed()));
+                progress.finish(&self.outbox, &footer).await;
+            }
+        }
         let answer = PendingAnswer {
             chat_id: task.chat_id,
             task_id: task.task_id,
@@ -442,6 +559,47 @@ impl Bot {
         };
         self.store.save_answer(&answer);
         self.deliver(answer).await;
+    }
+
+    /// Shows the task's latest work; when Telegram refuses the draft, the task (and the
+    /// chat's later tasks) go on with a progress message.
+    async fn refresh(&self, task: &mut FollowUp) {
+        let refused = match &mut task.live {
+            Live::Message(progress) => {
+                progress.refresh(&self.outbox).await;
+                return;
+            }
+            Live::Draft(draft) => match self.outbox.update_draft(draft).await {
+                Ok(_) => return,
+                Err(error) if error.is_transient() => {
+                    tracing::debug!(chat = task.chat_id, "draft not updated this time: {error}");
+                    return;
+                }
+                Err(error) => {
+                    tracing::info!(
+                        chat = task.chat_id,
+                        "drafts refused ({error}); showing a progress message instead"
+                    );
+                    draft.clone()
+                }
+            },
+        };
+        lock(&self.drafts_refused).insert(task.chat_id);
+        self.outbox.detach_draft(&refused).await;
+        if let Some(running) = lock(&self.running).get_mut(&task.user_key)
+            && running.task_id == task.task_id
+        {
+            running.draft = None;
+        }
+        let owner = task.user_key.parse().unwrap_or(task.chat_id);
+        let mut progress = ProgressMessage::new(
+            task.chat_id,
+            Some(task.reply_to),
+            ButtonData::new("cancel", &task.task_id, owner),
+            refused.take_view(),
+        );
+        progress.refresh(&self.outbox).await;
+        task.live = Live::Message(progress);
     }
 
     /// Sends the answers a previous run of the host recorded and did not finish sending
@@ -541,6 +699,26 @@ struct FollowUp {
     user_key: String,
     task_id: String,
     stats: Arc<Mutex<TaskStats>>,
+    cancel: CancellationToken,
+    live: Live,
+    update_interval: Duration,
+}
+
+/// How a running task shows its work in its chat.
+enum Live {
+    /// A draft in a private chat.
+    Draft(Arc<LiveDraft>),
+    /// A progress message (groups, or drafts refused).
+    Message(ProgressMessage),
+}
+
+impl Live {
+    fn apply(&mut self, event: &ProgressEvent) {
+        match self {
+            Live::Draft(draft) => draft.apply(event),
+            Live::Message(progress) => progress.apply(event),
+        }
+    }
 }
 
 fn record(stats: &Mutex<TaskStats>, event: ProgressEvent) {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::api::BotCommand;
+use super::view::Verbosity;
 
 /// The command menu, as registered with `setMyCommands`.
 pub const MENU: &[BotCommand] = &[
@@ -26,6 +27,10 @@ pub const MENU: &[BotCommand] = &[
         command: "cancel",
         description: "Stop the running task",
     },
+    BotCommand {
+        command: "verbose",
+        description: "How much of the work to show: off, steps or full",
+    },
 ];
 
 /// The commands the bot knows.
@@ -41,6 +46,8 @@ pub enum Command {
     Status,
     /// `/cancel` (also `/stop`).
     Cancel,
+    /// `/verbose [off|steps|full]`.
+    Verbose,
 }
 
 impl Command {
@@ -52,6 +59,7 @@ impl Command {
             "new" => Self::New,
             "status" => Self::Status,
             "cancel" | "stop" => Self::Cancel,
+            "verbose" => Self::Verbose,
             _ => return None,
         })
     }
@@ -64,6 +72,7 @@ impl Command {
             Self::New => "/new",
             Self::Status => "/status",
             Self::Cancel => "/cancel",
+            Self::Verbose => "/verbose",
         }
     }
 }
@@ -113,6 +122,30 @@ pub const FRESH: &str = "Started a fresh conversation. Your workspace and its fi
 /// `/new` while a task runs.
 pub const NEW_WHILE_BUSY: &str = "A task is running: /cancel it first, then /new.";
 
+/// `/verbose` without a valid level: the current one and the choices.
+pub fn verbosity_usage(current: Verbosity, unknown: Option<&str>) -> String {
+    let opening = match unknown {
+        Some(word) => format!("I don't know the level \"{word}\"."),
+        None => format!("You see: {}.", current.name()),
+    };
+    format!(
+        "{opening} While a task runs I can show:\n\
+         /verbose off — only my words\n\
+         /verbose steps — my words and a line per step (the default)\n\
+         /verbose full — also the first lines of each step's output"
+    )
+}
+
+/// `/verbose LEVEL` done.
+pub fn verbosity_set(level: Verbosity) -> String {
+    let what = match level {
+        Verbosity::Off => "only my words",
+        Verbosity::Steps => "my words and a line per step",
+        Verbosity::Full => "my words, each step and the first lines of its output",
+    };
+    format!("From your next task on, you see {what} while it runs.")
+}
+
 /// What a running task has done so far, for `/status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskStats {
@@ -126,14 +159,19 @@ pub struct TaskStats {
     pub tokens: u64,
 }
 
-/// `/status` with a task running for `elapsed`.
-pub fn status(task_id: &str, elapsed: Duration, stats: &TaskStats) -> String {
+/// A duration as a user reads it: `42 s`, `3 min 5 s`.
+pub fn elapsed(elapsed: Duration) -> String {
     let secs = elapsed.as_secs();
-    let elapsed = if secs >= 60 {
+    if secs >= 60 {
         format!("{} min {} s", secs / 60, secs % 60)
     } else {
         format!("{secs} s")
-    };
+    }
+}
+
+/// `/status` with a task running for `elapsed`.
+pub fn status(task_id: &str, elapsed: Duration, stats: &TaskStats) -> String {
+    let elapsed = self::elapsed(elapsed);
     let last = stats
         .last_tool
         .as_deref()

@@ -5,16 +5,22 @@
 //! `agent-host telegram` itself ([`poll`]). Everything the bot posts goes through the
 //! per-chat [`outbox`] (pacing, `retry_after`, retries) of the [`api`] client; answers are
 //! Markdown [`render`]ed to Telegram HTML; what must survive a restart is in [`store`].
+//! While a task runs, its [`view`] (words and [`steps`]) streams as a [`draft`] in a
+//! private chat, or as a [`progress`] message in a group.
 
 pub mod api;
 pub mod bot;
 pub mod buttons;
 pub mod commands;
+pub mod draft;
 pub mod outbox;
 pub mod poll;
+pub mod progress;
 pub mod render;
+pub mod steps;
 pub mod store;
 pub mod update;
+pub mod view;
 
 pub use api::BotApi;
 pub use bot::{Bot, BotSettings, Handled};

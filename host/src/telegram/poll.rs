@@ -19,7 +19,8 @@ use super::api::{ApiError, BotApi};
 use super::bot::Bot;
 
 /// The update kinds the dispatcher handles (what `getUpdates` is asked for).
-pub const ALLOWED_UPDATES: &[&str] = &["message", "callback_query"];
+/// (`stopped_message_generation`, a draft's Stop button, is delivered only when asked.)
+pub const ALLOWED_UPDATES: &[&str] = &["message", "callback_query", "stopped_message_generation"];
 /// The longest pause between failed polls.
 const MAX_PAUSE: Duration = Duration::from_secs(30);
 

@@ -4,6 +4,7 @@
 //!   relay (after a timeout, or after a restart) never starts a second task;
 //! - `strangers.json`: the day each stranger was last refused, so each gets at most one
 //!   refusal a day;
+//! - `verbosity.json`: each user's `/verbose` level (users not in it see `steps`);
 //! - `offset`: the next `getUpdates` offset of the long-polling mode;
 //! - `answers/<chat>-<task>.json`: each final answer from before it is sent until
 //!   Telegram accepted all of it (at-least-once delivery; see [`PendingAnswer`]).
@@ -19,6 +20,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::view::Verbosity;
 use crate::shared::{unix_seconds, write_atomically};
 
 /// How many recent update ids are remembered.
@@ -46,6 +48,8 @@ pub struct Store {
     dir: PathBuf,
     seen: Mutex<Seen>,
     strangers: Mutex<BTreeMap<i64, u64>>,
+    /// `/verbose` levels by user id, as their names.
+    verbosity: Mutex<BTreeMap<i64, String>>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -65,6 +69,7 @@ impl Store {
         Ok(Self {
             seen: Mutex::new(read_json(&dir.join("seen.json")).unwrap_or_default()),
             strangers: Mutex::new(read_json(&dir.join("strangers.json")).unwrap_or_default()),
+            verbosity: Mutex::new(read_json(&dir.join("verbosity.json")).unwrap_or_default()),
             dir: dir.to_path_buf(),
         })
     }
@@ -102,6 +107,25 @@ impl Store {
         }
         self.write("strangers.json", &*strangers);
         true
+    }
+
+    /// `user_id`'s `/verbose` level.
+    pub fn verbosity(&self, user_id: i64) -> Verbosity {
+        lock(&self.verbosity)
+            .get(&user_id)
+            .and_then(|name| Verbosity::named(name))
+            .unwrap_or_default()
+    }
+
+    /// Remembers `user_id`'s `/verbose` level.
+    pub fn set_verbosity(&self, user_id: i64, verbosity: Verbosity) {
+        let mut levels = lock(&self.verbosity);
+        if verbosity == Verbosity::default() {
+            levels.remove(&user_id);
+        } else {
+            levels.insert(user_id, verbosity.name().to_string());
+        }
+        self.write("verbosity.json", &*levels);
     }
 
     /// The saved `getUpdates` offset (0 when none).
@@ -229,6 +253,23 @@ mod tests {
         assert!(store.refuse_today(6));
         let store = Store::open(dir.path()).unwrap();
         assert!(!store.refuse_today(5));
+    }
+
+    #[test]
+    fn verbosity_is_remembered_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.verbosity(5), Verbosity::Steps);
+        store.set_verbosity(5, Verbosity::Off);
+        store.set_verbosity(6, Verbosity::Full);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.verbosity(5), Verbosity::Off);
+        assert_eq!(store.verbosity(6), Verbosity::Full);
+        store.set_verbosity(6, Verbosity::Steps);
+        assert_eq!(
+            Store::open(dir.path()).unwrap().verbosity(6),
+            Verbosity::Steps
+        );
     }
 
     #[test]

@@ -43,6 +43,16 @@ pub struct ButtonPress {
     pub data: String,
 }
 
+/// The Stop button of a draft was pressed (`stopped_message_generation`). The update has
+/// no sender: drafts exist only in private chats, whose id is the user's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopPress {
+    /// The private chat, that is the user.
+    pub chat_id: i64,
+    /// The draft it was pressed on.
+    pub draft_id: i64,
+}
+
 /// What an update asks of the bot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
@@ -50,6 +60,8 @@ pub enum Incoming {
     Message(UserMessage),
     /// A user pressed a button.
     Button(ButtonPress),
+    /// A user pressed Stop on a draft.
+    Stop(StopPress),
     /// Nothing to do, and why.
     Ignored(String),
 }
@@ -66,6 +78,9 @@ pub fn read(update: &Value) -> Incoming {
     }
     if let Some(query) = update.get("callback_query") {
         return read_button(query);
+    }
+    if let Some(stopped) = update.get("stopped_message_generation") {
+        return read_stop(stopped);
     }
     let kind = update
         .as_object()
@@ -129,6 +144,20 @@ fn read_button(query: &Value) -> Incoming {
             .unwrap_or_default()
             .to_string(),
     })
+}
+
+fn read_stop(stopped: &Value) -> Incoming {
+    let (Some(chat_id), Some(draft_id)) = (
+        stopped.pointer("/chat/id").and_then(Value::as_i64),
+        stopped.get("draft_id").and_then(Value::as_i64),
+    ) else {
+        return Incoming::Ignored("a stopped generation without a chat or draft id".into());
+    };
+    let private = stopped.pointer("/chat/type").and_then(Value::as_str) == Some("private");
+    if !private || chat_id <= 0 {
+        return Incoming::Ignored("a stopped generation outside a private chat".into());
+    }
+    Incoming::Stop(StopPress { chat_id, draft_id })
 }
 
 /// A `/command` at the start of `text`: its name (lower-case, without the slash) and the
@@ -207,6 +236,27 @@ mod tests {
                 data: "cancel:4:8".into(),
             })
         );
+    }
+
+    #[test]
+    fn a_stop_on_a_draft_is_read_through_its_private_chat() {
+        let update = json!({"update_id": 9, "stopped_message_generation": {
+            "chat": {"id": 42, "type": "private"}, "draft_id": 77}});
+        assert_eq!(
+            read(&update),
+            Incoming::Stop(StopPress {
+                chat_id: 42,
+                draft_id: 77
+            })
+        );
+        for odd in [
+            json!({"update_id": 9, "stopped_message_generation": {
+                "chat": {"id": -5, "type": "group"}, "draft_id": 77}}),
+            json!({"update_id": 9, "stopped_message_generation": {"chat": {"id": 42}}}),
+            json!({"update_id": 9, "stopped_message_generation": []}),
+        ] {
+            assert!(matches!(read(&odd), Incoming::Ignored(_)), "{odd}");
+        }
     }
 
     #[test]
