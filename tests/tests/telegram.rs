@@ -1192,3 +1192,30 @@ async fn what_the_model_thinks_never_reaches_the_chat() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_throttled_draft_update_is_skipped_and_the_task_goes_on() {
+    let harness = Harness::start().await;
+    harness.runner.set_answer("end", "Through.");
+    harness.fake.fail_next(
+        "sendMessageDraft",
+        Failure::TooManyRequests { retry_after: 1 },
+    );
+    assert!(matches!(
+        harness.send(message("Busy\nwait hold\nanswer end")).await,
+        Handled::Started(_)
+    ));
+    // The refused first draft is not retried at once; the next refresh shows the work.
+    wait_for_draft_with(&harness.fake, ALICE, "Busy").await;
+    harness.runner.gate("hold").open();
+    harness.idle().await;
+    harness.wait_for("sendMessage", ALICE, 1).await;
+    assert_eq!(harness.texts(ALICE), ["Through."]);
+    let attempts = harness.fake.calls_to("sendMessageDraft");
+    assert!(!attempts[0].ok && attempts[1].ok, "{attempts:#?}");
+    assert!(
+        attempts[1].at.duration_since(attempts[0].at) >= Duration::from_millis(900),
+        "the chat waited as Telegram asked: {attempts:#?}"
+    );
+    assert_no_draft_erased(&harness.fake, ALICE, &["Through."]);
+}

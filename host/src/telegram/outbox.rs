@@ -4,7 +4,7 @@
 //! - Order and pacing: each chat has a lane (a fair async lock); a send waits its turn and
 //!   then until `interval` has passed since the chat's previous send (Telegram asks for
 //!   about one message per second per chat). All chats together stay under about 30
-//!   messages a second.
+//!   messages a second, in bursts of at most `GLOBAL_BURST`.
 //! - `429 Too Many Requests`: wait the `retry_after` Telegram names, then send again.
 //! - Network errors and 5xx: retried with doubling backoff, [`NETWORK_ATTEMPTS`] times.
 //! - "message is not modified" counts as success (the text is already what we wanted).
@@ -37,6 +37,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// Minimum gap between any two sends of the bot (≈ 30 a second).
 const GLOBAL_INTERVAL: Duration = Duration::from_millis(34);
+/// How many sends may go at once before the bot-wide pacing applies (so one chat's first
+/// message never waits behind another chat's last).
+const GLOBAL_BURST: u32 = 10;
 
 /// What to post.
 #[derive(Debug, Clone)]
@@ -268,13 +271,18 @@ impl Outbox {
 
     /// Waits for the bot-wide slot of the next send.
     async fn global_turn(&self) {
+        // A token bucket kept as one "theoretical arrival time" (GCRA): a send goes at
+        // once while fewer than GLOBAL_BURST are ahead of the steady rate.
         let at = {
             let mut next = self
                 .next_global
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let at = (*next).max(Instant::now());
-            *next = at + GLOBAL_INTERVAL;
+            let now = Instant::now();
+            let due = (*next).max(now);
+            let tolerance = GLOBAL_INTERVAL * (GLOBAL_BURST - 1);
+            let at = due.checked_sub(tolerance).map_or(now, |at| at.max(now));
+            *next = due + GLOBAL_INTERVAL;
             at
         };
         tokio::time::sleep_until(at).await;
