@@ -154,12 +154,8 @@ fn run_diff(
         .take(limit)
         .read_to_end(&mut bytes)
         .map_err(DiffError::Scratch)?;
-    let truncated = bytes.len() as u64 > MAX_PATCH_BYTES;
+    let truncated = cut_at_line(&mut bytes, MAX_PATCH_BYTES as usize);
     if truncated {
-        bytes.truncate(MAX_PATCH_BYTES as usize);
-        // Cut at the end of the last whole line.
-        let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        bytes.truncate(end);
         tracing::info!(limit = %human_size(MAX_PATCH_BYTES), "workspace diff cut");
     }
     Ok(WorkspaceDiff {
@@ -169,10 +165,37 @@ fn run_diff(
     })
 }
 
+/// Cuts `bytes` to at most `limit`, at the end of a whole line; whether it cut.
+fn cut_at_line(bytes: &mut Vec<u8>, limit: usize) -> bool {
+    if bytes.len() <= limit {
+        return false;
+    }
+    bytes.truncate(limit);
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    bytes.truncate(end);
+    true
+}
+
 /// A new empty file `name` in `dir`, readable and writable, that nothing planted at the
 /// name can redirect (`O_EXCL` with `O_NOFOLLOW`).
 fn create_new(dir: &OwnedFd, name: &str) -> io::Result<File> {
     let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(0o600))?;
     Ok(File::from(fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_at_line;
+
+    #[test]
+    fn a_long_patch_is_cut_at_a_line_end() {
+        let mut patch = b"+one\n+two\n+three\n".to_vec();
+        assert!(!cut_at_line(&mut patch, 17));
+        assert!(cut_at_line(&mut patch, 12));
+        assert_eq!(patch, b"+one\n+two\n");
+        let mut one_line = b"+a very long line".to_vec();
+        assert!(cut_at_line(&mut one_line, 5));
+        assert!(one_line.is_empty());
+    }
 }
