@@ -2,43 +2,27 @@
 //!
 //! Tools cannot be trusted to report what they touched (a `Bash` command can change
 //! anything in the workspace), so after a turn in which a tool that may write ran, the
-//! workspace is walked for files modified since the turn began. The walk honours
-//! `.gitignore` (build outputs such as `target/` are not "changes"), skips `.git` and the
-//! scratch area, never follows symlinks, and is bounded. Deleted files are not reported.
+//! workspace is walked ([`crate::session::files::changed_since`], the same walk that
+//! lists a task's files for the user) for files created or modified since the turn began,
+//! honouring `.gitignore` (build outputs are not "changes").
 
 use std::path::Path;
 use std::time::SystemTime;
 
-/// Entries looked at per walk at most; a bigger workspace is reported in part.
-const MAX_ENTRIES: usize = 200_000;
+use crate::session::files::changed_since;
+
 /// Paths reported per turn at most.
 const MAX_REPORTED: usize = 1000;
 
-/// Absolute paths of the files under `workspace` modified at or after `since`, sorted.
+/// Absolute paths of the files under `workspace` created or modified at or after `since`,
+/// sorted.
 pub fn modified_since(workspace: &Path, since: SystemTime) -> Vec<String> {
-    let walker = ignore::WalkBuilder::new(workspace)
-        .hidden(false)
-        .follow_links(false)
-        .require_git(false)
-        .filter_entry(|entry| {
-            let name = entry.file_name();
-            name != ".git" && name != crate::exec::scratch::SCRATCH_DIR
-        })
-        .build();
-    let mut changed = Vec::new();
-    for entry in walker.take(MAX_ENTRIES).flatten() {
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let modified = entry.metadata().ok().and_then(|m| m.modified().ok());
-        if modified.is_some_and(|time| time >= since) {
-            changed.push(entry.path().display().to_string());
-            if changed.len() >= MAX_REPORTED {
-                break;
-            }
-        }
-    }
+    let mut changed: Vec<String> = changed_since(workspace, since, true)
+        .into_iter()
+        .map(|file| file.path.display().to_string())
+        .collect();
     changed.sort();
+    changed.truncate(MAX_REPORTED);
     changed
 }
 

@@ -1,6 +1,8 @@
-//! Per-user sessions: who may use the host, each user's workspace and one-task slot, and
-//! the conversation history kept for each user.
+//! Per-user sessions: who may use the host, each user's workspace and one-task slot, the
+//! conversation history kept for each user, and the files that pass between the user and
+//! the workspace.
 
+pub mod files;
 pub mod history;
 mod users;
 
