@@ -48,6 +48,7 @@ pub async fn run_task(
         user_key,
         session_id: None,
         prompt,
+        images: Vec::new(),
         workspace,
         cancel,
         progress,

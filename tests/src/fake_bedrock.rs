@@ -10,9 +10,14 @@
 //! Each request, to either endpoint, records its body and consumes the next [`Step`] of the
 //! script. An exhausted script answers `500 InternalServerException` with the message
 //! [`SCRIPT_EXHAUSTED`], so a test that sends more requests than it scripted fails loudly.
+//!
+//! Images are checked as Bedrock checks them (see [`check_images`]): a request with an image
+//! the service would refuse gets `400 ValidationException` without using up a step, so a
+//! test whose requests are answered proves every image in them was acceptable.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::io::Cursor;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -20,7 +25,7 @@ use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderValue as HttpHeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -34,6 +39,17 @@ pub const SCRIPT_EXHAUSTED: &str = "fake bedrock: script exhausted";
 
 /// The `latencyMs` every answer reports: fixed, so recorded metrics are deterministic.
 pub const LATENCY_MS: u64 = 100;
+
+/// The largest image Bedrock takes, in bytes once decoded ("3.75 MB", read strictly).
+pub const MAX_IMAGE_BYTES: usize = 3_750_000;
+/// The longest image side Bedrock takes, in pixels.
+pub const MAX_IMAGE_SIDE: u32 = 8000;
+/// The most images Bedrock takes in one request.
+pub const MAX_IMAGES: usize = 20;
+
+/// The largest request body read: room for [`MAX_IMAGES`] images of the largest size in
+/// base64, so the image checks, not the HTTP layer, decide.
+const REQUEST_BODY_LIMIT: usize = 128 * 1024 * 1024;
 
 /// The scripted Bedrock server. It stops when dropped.
 pub struct FakeBedrock {
@@ -53,6 +69,121 @@ pub struct Recorded {
     pub body: Value,
     /// The body exactly as sent (for byte-level checks such as a stable cached prefix).
     pub raw: String,
+}
+
+/// An image block of a recorded request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentImage {
+    /// The index of the message holding it in the request's `messages`.
+    pub message: usize,
+    /// The `format` it was declared with (`png`, `jpeg`, `gif`, `webp`).
+    pub format: String,
+    /// The image bytes, decoded from the request's base64.
+    pub bytes: Vec<u8>,
+}
+
+impl Recorded {
+    /// The image blocks of the request's messages, in order (an undecodable one has no
+    /// bytes; such a request was refused).
+    pub fn images(&self) -> Vec<SentImage> {
+        image_blocks(&self.body)
+            .map(|(message, _, image)| SentImage {
+                message,
+                format: image["format"].as_str().unwrap_or_default().to_string(),
+                bytes: image_bytes(image).unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// The texts of the request's messages, in order (tool results' texts included).
+    pub fn texts(&self) -> Vec<String> {
+        let messages = self.body["messages"].as_array().into_iter().flatten();
+        let blocks = messages.flat_map(|m| m["content"].as_array().into_iter().flatten());
+        blocks
+            .flat_map(|block| {
+                let results = block["toolResult"]["content"]
+                    .as_array()
+                    .into_iter()
+                    .flatten();
+                std::iter::once(&block["text"]).chain(results.map(|r| &r["text"]))
+            })
+            .filter_map(|text| text.as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+/// Every `image` block of `body`'s messages, with the index and role of its message.
+fn image_blocks(body: &Value) -> impl Iterator<Item = (usize, &str, &Value)> {
+    let messages = body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate();
+    messages.flat_map(|(index, message)| {
+        let role = message["role"].as_str().unwrap_or_default();
+        let blocks = message["content"].as_array().into_iter().flatten();
+        blocks.filter_map(move |block| block.get("image").map(|image| (index, role, image)))
+    })
+}
+
+/// The bytes of an image block (`source.bytes`, base64), or why they cannot be had.
+fn image_bytes(image: &Value) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let text = image["source"]["bytes"]
+        .as_str()
+        .ok_or("the image has no source.bytes")?;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("the image bytes are not base64: {e}"))
+}
+
+/// Refuses what Bedrock refuses in a request's images: more than [`MAX_IMAGES`], an image
+/// outside a user message, a format other than png, jpeg, gif and webp, bytes that are not
+/// that format, more than [`MAX_IMAGE_BYTES`], or a side over [`MAX_IMAGE_SIDE`] (read from
+/// the image's header).
+pub fn check_images(body: &Value) -> Result<(), String> {
+    let mut count = 0;
+    for (index, role, image) in image_blocks(body) {
+        count += 1;
+        let at = format!("messages.{index}: ");
+        if role != "user" {
+            return Err(format!("{at}images are only allowed in user messages"));
+        }
+        let format = image["format"].as_str().unwrap_or_default();
+        let codec = match format {
+            "png" => image::ImageFormat::Png,
+            "jpeg" => image::ImageFormat::Jpeg,
+            "gif" => image::ImageFormat::Gif,
+            "webp" => image::ImageFormat::WebP,
+            other => return Err(format!("{at}unsupported image format {other:?}")),
+        };
+        let bytes = image_bytes(image).map_err(|e| format!("{at}{e}"))?;
+        if bytes.len() > MAX_IMAGE_BYTES {
+            return Err(format!(
+                "{at}image exceeds max size of 3.75 MB ({} bytes)",
+                bytes.len()
+            ));
+        }
+        if image::guess_format(&bytes).ok() != Some(codec) {
+            return Err(format!(
+                "{at}the image bytes do not match the specified format {format}"
+            ));
+        }
+        let (width, height) = image::ImageReader::with_format(Cursor::new(&bytes), codec)
+            .into_dimensions()
+            .map_err(|e| format!("{at}the image could not be read: {e}"))?;
+        if width.max(height) > MAX_IMAGE_SIDE {
+            return Err(format!(
+                "{at}image dimensions {width}x{height} exceed max allowed {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE}"
+            ));
+        }
+    }
+    if count > MAX_IMAGES {
+        return Err(format!(
+            "too many images: {count}, at most {MAX_IMAGES} are allowed"
+        ));
+    }
+    Ok(())
 }
 
 /// The Converse endpoint a request went to.
@@ -282,6 +413,8 @@ impl FakeBedrock {
             .route("/model/{model_id}/converse", post(converse))
             .route("/model/{model_id}/converse-stream", post(converse_stream))
             .fallback(unknown_operation)
+            // Requests with images run to megabytes (axum's default refuses above 2 MB).
+            .layer(DefaultBodyLimit::max(REQUEST_BODY_LIMIT))
             .with_state(state.clone());
         let server = tokio::spawn(async move {
             // Runs until the handle aborts it on drop; it retries accept errors itself.
@@ -354,9 +487,10 @@ impl Shared {
         self.script.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records the request and takes its step. A body that is not JSON gets a
-    /// ValidationException without using up a step (the real service rejects it before
-    /// any model runs); an exhausted script gets [`SCRIPT_EXHAUSTED`].
+    /// Records the request and takes its step. A body that is not JSON, or whose images
+    /// Bedrock would refuse, gets a ValidationException without using up a step (the real
+    /// service rejects it before any model runs); an exhausted script gets
+    /// [`SCRIPT_EXHAUSTED`].
     fn take(&self, operation: Operation, model_id: String, body: &[u8]) -> Step {
         let parsed = serde_json::from_slice::<Value>(body);
         let mut state = self.lock();
@@ -370,9 +504,15 @@ impl Shared {
             raw: String::from_utf8_lossy(body).into_owned(),
         });
         self.arrived.notify_waiters();
-        if let Err(err) = parsed {
-            let message = format!("fake bedrock: the request body is not JSON: {err}");
-            return Step::error(400, "ValidationException", &message);
+        let body = match parsed {
+            Ok(body) => body,
+            Err(err) => {
+                let message = format!("fake bedrock: the request body is not JSON: {err}");
+                return Step::error(400, "ValidationException", &message);
+            }
+        };
+        if let Err(problem) = check_images(&body) {
+            return Step::error(400, "ValidationException", &problem);
         }
         state
             .script

@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 
 use agent_host::agent::JobRunner;
 use agent_host::agent::{Agent, AgentSettings};
-use agent_host::model::{BedrockModel, ModelSettings};
+use agent_host::model::image::model_tokens;
+use agent_host::model::{BedrockModel, ImageRef, ModelSettings, fit_for_model};
 use agent_host::plugins::AuditLog;
 use agent_host::plugins::LivePlugins;
 use agent_host::server::{AppState, ServerSettings};
 use agent_host::session::Users;
 use agent_host::session::history::{FileHistory, HistoryStore};
-use agent_host_tests::fake_bedrock::{FakeBedrock, Recorded, Step, Turn, Usage};
+use agent_host::session::workspace_dir_name;
+use agent_host_tests::fake_bedrock::{FakeBedrock, Recorded, SentImage, Step, Turn, Usage};
 use agent_host_tests::{
     Gate, PluginDir, builtin_component, builtin_plugins, runtime, testing_component,
 };
@@ -554,6 +556,7 @@ async fn without_credentials_the_first_task_fails_at_once_and_nothing_was_resolv
         user_key: USER.into(),
         session_id: None,
         prompt: "hello".into(),
+        images: Vec::new(),
         workspace,
         cancel: tokio_util::sync::CancellationToken::new(),
         progress: agent_host::agent::Progress::discard(),
@@ -587,6 +590,7 @@ fn job(
         user_key: user.into(),
         session_id: None,
         prompt: prompt.into(),
+        images: Vec::new(),
         workspace: workspace.to_path_buf(),
         cancel: cancel.clone(),
         progress: agent_host::agent::Progress::discard(),
@@ -759,6 +763,7 @@ async fn cancellation_stops_a_waiting_task_and_keeps_the_history_valid() {
         user_key: USER.into(),
         session_id: None,
         prompt: "list".into(),
+        images: Vec::new(),
         workspace: workspace.canonicalize().unwrap(),
         cancel: cancel.clone(),
         progress: agent_host::agent::Progress::discard(),
@@ -803,6 +808,7 @@ async fn the_turn_limit_stops_a_task_and_says_so() {
         user_key: USER.into(),
         session_id: None,
         prompt: "look around".into(),
+        images: Vec::new(),
         workspace: workspace.canonicalize().unwrap(),
         cancel: tokio_util::sync::CancellationToken::new(),
         progress: agent_host::agent::Progress::discard(),
@@ -1160,4 +1166,206 @@ async fn plugin_state_set_in_a_turn_is_on_disk_when_the_turns_calls_end() {
         "{edit_result:#}"
     );
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "two\n");
+}
+
+/// A photo-like JPEG of `width` × `height` pixels (gradients with some grain), as a phone
+/// would upload it.
+fn photo(width: u32, height: u32) -> Vec<u8> {
+    let mut grain = 0x9e37_79b9_u32;
+    let picture = image::RgbImage::from_fn(width, height, |x, y| {
+        grain ^= grain << 13;
+        grain ^= grain >> 17;
+        grain ^= grain << 5;
+        let noise = (grain % 16) as u8;
+        image::Rgb([
+            (x * 255 / width) as u8 ^ noise,
+            (y * 255 / height) as u8,
+            ((x + y) % 256) as u8 ^ noise,
+        ])
+    });
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    picture
+        .write_to(&mut bytes, image::ImageFormat::Jpeg)
+        .unwrap();
+    bytes.into_inner()
+}
+
+/// `upload` made to fit the model and saved under `workspace/uploads/` as the Telegram
+/// side does: the saved bytes and the reference a job carries.
+fn save_upload(workspace: &Path, name: &str, upload: &[u8]) -> (Vec<u8>, ImageRef) {
+    let fitted = fit_for_model(upload).unwrap();
+    let dir = workspace.join("uploads");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.{}", fitted.format.extension()));
+    std::fs::write(&path, &fitted.bytes).unwrap();
+    (fitted.bytes.clone(), fitted.reference(path))
+}
+
+fn history_file(root: &Path) -> std::path::PathBuf {
+    root.join("history")
+        .join(format!("{}.jsonl", workspace_dir_name(USER)))
+}
+
+/// A picture the user sends reaches the model as an image block holding exactly the saved
+/// file's bytes, in every request that follows (the tool turn's, a later task's after a
+/// restart); the history keeps where it is, never its bytes; the estimate counts it.
+#[tokio::test]
+async fn a_picture_reaches_the_model_and_the_history_keeps_only_its_path() {
+    let root = tempfile::tempdir().unwrap();
+    let workspace = root.path().join("ws");
+    std::fs::create_dir_all(&workspace).unwrap();
+    let workspace = workspace.canonicalize().unwrap();
+    let (bytes, image) = save_upload(&workspace, "photo", &photo(2400, 1800));
+    assert!(
+        image.width < 2400,
+        "a phone photo is scaled to the model's size"
+    );
+    let fake = FakeBedrock::start(vec![
+        Step::Reply(Turn::tool_use(
+            "g1",
+            "Glob",
+            json!({"pattern": "uploads/*"}),
+        )),
+        Step::Reply(Turn::text("A gradient.")),
+        Step::Reply(Turn::text("Still a gradient.")),
+    ])
+    .await;
+    let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.path().join("history")));
+    let start_agent = || {
+        Agent::new(
+            Arc::new(LivePlugins::fixed(builtin_plugins().clone())),
+            model(&fake, true),
+            history.clone(),
+            AgentSettings::new(root.path().join("state")),
+        )
+        .unwrap()
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let mut first = job(USER, "What is in this photo?", &workspace, &cancel);
+    first.images = vec![image.clone()];
+    let answer = start_agent().run(first).await.unwrap();
+    assert_eq!(answer.text, "A gradient.");
+
+    let sent = SentImage {
+        message: 0,
+        format: "jpeg".into(),
+        bytes: bytes.clone(),
+    };
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2, "the tool turn, then the answer");
+    for request in &requests {
+        assert_eq!(request.images(), vec![sent.clone()]);
+        assert_eq!(
+            request.body["messages"][0]["content"][1]["text"], "What is in this photo?",
+            "the prompt follows its picture"
+        );
+    }
+
+    let stored = std::fs::read_to_string(history_file(root.path())).unwrap();
+    let path_json = serde_json::to_string(&image.path).unwrap();
+    assert!(
+        stored.contains(&format!("\"path\":{path_json}")),
+        "{stored}"
+    );
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    assert!(!stored.contains(&encoded[..64]), "no base64 of the image");
+    assert!(
+        !stored.as_bytes().windows(32).any(|w| w == &bytes[200..232]),
+        "no run of the image's bytes"
+    );
+    assert!(
+        stored.len() < bytes.len(),
+        "{} bytes of history",
+        stored.len()
+    );
+    let messages = history.load(USER).await.unwrap();
+    assert_eq!(
+        messages[0].content[0],
+        agent_host::model::Block::Image(image.clone())
+    );
+    let estimate = agent_host::agent::conversation::estimate_tokens(&messages);
+    let for_image = model_tokens(image.width, image.height);
+    assert!(
+        (for_image..for_image + 200).contains(&estimate),
+        "{estimate} tokens estimated, {for_image} for the image"
+    );
+
+    // A restarted host reads the picture again from its file for the next task.
+    let second = job(USER, "And now?", &workspace, &cancel);
+    let answer = start_agent().run(second).await.unwrap();
+    assert_eq!(answer.text, "Still a gradient.");
+    assert_eq!(fake.requests()[2].images(), vec![sent]);
+}
+
+/// A picture whose file is gone by the time the model is asked becomes a line saying so;
+/// the task goes on.
+#[tokio::test]
+async fn a_picture_whose_file_is_gone_becomes_a_line_and_the_task_goes_on() {
+    let root = tempfile::tempdir().unwrap();
+    let workspace = root.path().join("ws");
+    std::fs::create_dir_all(&workspace).unwrap();
+    let workspace = workspace.canonicalize().unwrap();
+    let (_, image) = save_upload(&workspace, "photo", &photo(300, 200));
+    std::fs::remove_file(&image.path).unwrap();
+    let fake = FakeBedrock::start(vec![Step::Reply(Turn::text("I cannot see it."))]).await;
+    let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.path().join("history")));
+    let agent = Agent::new(
+        Arc::new(LivePlugins::fixed(builtin_plugins().clone())),
+        model(&fake, false),
+        history,
+        AgentSettings::new(root.path().join("state")),
+    )
+    .unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let mut task = job(USER, "What is this?", &workspace, &cancel);
+    task.images = vec![image.clone()];
+    let answer = agent.run(task).await.unwrap();
+    assert_eq!(answer.text, "I cannot see it.");
+    let request = &fake.requests()[0];
+    assert!(request.images().is_empty());
+    assert_eq!(
+        request.texts(),
+        vec![
+            format!("[image {} is no longer available]", image.path.display()),
+            "What is this?".to_string()
+        ]
+    );
+}
+
+/// The host reads pictures outside the tools' sandbox, so one that is not in the user's
+/// workspace (a front end's mistake, or a link planted by the agent's tools) is never read.
+#[tokio::test]
+async fn a_picture_outside_the_workspace_is_never_sent() {
+    let root = tempfile::tempdir().unwrap();
+    let workspace = root.path().join("ws");
+    let elsewhere = root.path().join("other-user");
+    std::fs::create_dir_all(&workspace).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let workspace = workspace.canonicalize().unwrap();
+    let (secret, outside) =
+        save_upload(&elsewhere.canonicalize().unwrap(), "secret", &photo(64, 64));
+    // A link inside the workspace to the other file, as a tool could make it.
+    let (_, linked) = save_upload(&workspace, "mine", &photo(64, 64));
+    std::fs::remove_file(&linked.path).unwrap();
+    std::os::unix::fs::symlink(&outside.path, &linked.path).unwrap();
+    let fake = FakeBedrock::start(vec![Step::Reply(Turn::text("Nothing to see."))]).await;
+    let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.path().join("history")));
+    let agent = Agent::new(
+        Arc::new(LivePlugins::fixed(builtin_plugins().clone())),
+        model(&fake, false),
+        history,
+        AgentSettings::new(root.path().join("state")),
+    )
+    .unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let mut task = job(USER, "Look", &workspace, &cancel);
+    task.images = vec![outside, linked];
+    agent.run(task).await.unwrap();
+    let request = &fake.requests()[0];
+    assert!(request.images().is_empty(), "{:?}", request.images().len());
+    assert!(!request.raw.contains(&{
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&secret)[..64].to_string()
+    }));
 }

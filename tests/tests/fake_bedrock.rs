@@ -5,20 +5,22 @@ use std::collections::HashMap;
 
 use agent_host_tests::Gate;
 use agent_host_tests::fake_bedrock::{
-    FakeBedrock, FakeBlock, Operation, SCRIPT_EXHAUSTED, Step, Turn, Usage, reasoning_signature,
+    FakeBedrock, FakeBlock, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, MAX_IMAGES, Operation,
+    SCRIPT_EXHAUSTED, SentImage, Step, Turn, Usage, reasoning_signature,
 };
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::config::{Credentials, Region};
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseStreamOutput,
-    Message, ReasoningContentBlock, ReasoningContentBlockDelta, StopReason, SystemContentBlock,
-    Tool, ToolConfiguration, ToolInputSchema, ToolResultBlock, ToolResultContentBlock,
-    ToolSpecification, ToolUseBlock,
+    ImageBlock, ImageFormat, ImageSource, Message, ReasoningContentBlock,
+    ReasoningContentBlockDelta, StopReason, SystemContentBlock, Tool, ToolConfiguration,
+    ToolInputSchema, ToolResultBlock, ToolResultContentBlock, ToolSpecification, ToolUseBlock,
 };
 use aws_smithy_types::event_stream::RawMessage;
 use aws_smithy_types::{Document, Number};
@@ -862,4 +864,136 @@ async fn a_body_that_is_not_json_is_recorded_and_rejected() {
     assert_eq!(recorded[0].body, json!("not json {"));
     // The service rejects it before any model runs, so no step is used up.
     assert_eq!(fake.remaining(), 1);
+}
+
+/// A PNG of `width` × `height` pixels.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([x as u8, y as u8, (x ^ y) as u8])
+    });
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    picture
+        .write_to(&mut bytes, image::ImageFormat::Png)
+        .unwrap();
+    bytes.into_inner()
+}
+
+fn image_block(format: &str, bytes: Vec<u8>) -> ContentBlock {
+    ContentBlock::Image(
+        ImageBlock::builder()
+            .format(ImageFormat::from(format))
+            .source(ImageSource::Bytes(Blob::new(bytes)))
+            .build()
+            .unwrap(),
+    )
+}
+
+fn user_with(blocks: Vec<ContentBlock>) -> Message {
+    Message::builder()
+        .role(ConversationRole::User)
+        .set_content(Some(blocks))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn images_are_recorded_with_their_bytes() {
+    let fake = FakeBedrock::start(vec![Step::Reply(Turn::text("a gradient"))]).await;
+    let bytes = png(40, 30);
+    let message = user_with(vec![
+        image_block("png", bytes.clone()),
+        ContentBlock::Text("what is this?".into()),
+    ]);
+    client(&fake)
+        .converse()
+        .model_id(MODEL)
+        .messages(message)
+        .send()
+        .await
+        .unwrap();
+
+    let recorded = &fake.requests()[0];
+    assert_eq!(
+        recorded.images(),
+        vec![SentImage {
+            message: 0,
+            format: "png".into(),
+            bytes
+        }]
+    );
+    assert_eq!(recorded.texts(), vec!["what is this?".to_string()]);
+}
+
+#[tokio::test]
+async fn images_bedrock_would_refuse_are_refused() {
+    let fake = FakeBedrock::start(vec![Step::Reply(Turn::text("unused"))]).await;
+    let client = client(&fake);
+    let refused = |messages: Vec<Message>, expected: &'static str| {
+        let request = client
+            .converse()
+            .model_id(MODEL)
+            .set_messages(Some(messages))
+            .send();
+        async move {
+            let err = request.await.unwrap_err().into_service_error();
+            assert!(err.is_validation_exception(), "{err:?}");
+            let message = err.message().unwrap_or_default();
+            assert!(
+                message.contains(expected),
+                "{expected:?} not in {message:?}"
+            );
+        }
+    };
+    let small = png(8, 8);
+    let with = |block: ContentBlock| vec![user_with(vec![block, ContentBlock::Text("?".into())])];
+
+    refused(
+        with(image_block("bmp", small.clone())),
+        "unsupported image format",
+    )
+    .await;
+    refused(with(image_block("jpeg", small.clone())), "do not match").await;
+    refused(
+        with(image_block("png", b"not a png".to_vec())),
+        "do not match",
+    )
+    .await;
+    let mut oversized = small.clone();
+    oversized.resize(MAX_IMAGE_BYTES + 1, 0);
+    refused(with(image_block("png", oversized)), "max size").await;
+    refused(
+        with(image_block("png", png(MAX_IMAGE_SIDE + 1, 2))),
+        "exceed max",
+    )
+    .await;
+    let assistant = Message::builder()
+        .role(ConversationRole::Assistant)
+        .content(image_block("png", small.clone()))
+        .build()
+        .unwrap();
+    refused(
+        vec![user("hi"), assistant, user("and?")],
+        "only allowed in user",
+    )
+    .await;
+    let many = (0..=MAX_IMAGES).map(|_| image_block("png", small.clone()));
+    refused(vec![user_with(many.collect())], "too many images").await;
+
+    // The limits themselves are accepted; nothing refused used up a step.
+    assert_eq!(fake.remaining(), 1);
+    let mut at_limit = small.clone();
+    at_limit.resize(MAX_IMAGE_BYTES, 0);
+    let side = png(MAX_IMAGE_SIDE, 1);
+    let fits = (0..MAX_IMAGES - 2).map(|_| image_block("png", small.clone()));
+    let blocks = fits
+        .chain([image_block("png", at_limit), image_block("png", side)])
+        .collect();
+    client
+        .converse()
+        .model_id(MODEL)
+        .messages(user_with(blocks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fake.requests().last().unwrap().images().len(), MAX_IMAGES);
 }

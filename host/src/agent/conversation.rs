@@ -5,7 +5,8 @@
 //! message, roles alternate, and every `toolUse` is answered by exactly one `toolResult`
 //! in the next message — also after a crash or a cancellation in the middle of a turn.
 
-use crate::model::{Block, Message, Role};
+use crate::model::image::model_tokens;
+use crate::model::{Block, ImageRef, Message, Role};
 
 /// What is said for tool calls that never ran (crash, cancellation).
 pub const INTERRUPTED: &str = "The call did not run: the task was interrupted before it could.";
@@ -53,9 +54,21 @@ impl Conversation {
     /// Adds the user's new prompt (merged into the last message when that is already a
     /// user message, since roles must alternate).
     pub fn push_user_text(&mut self, text: &str) {
-        self.push_user_blocks(vec![Block::Text {
-            text: text.to_string(),
-        }]);
+        self.push_user_content(text, Vec::new());
+    }
+
+    /// Adds the user's new prompt with the pictures that came with it, in one message (so
+    /// compaction, which cuts between messages, keeps a picture with its words). The
+    /// pictures come first: Claude reads a question about an image best after the image.
+    /// An empty text is left out when there are pictures (a photo without a caption).
+    pub fn push_user_content(&mut self, text: &str, images: Vec<ImageRef>) {
+        let mut blocks: Vec<Block> = images.into_iter().map(Block::Image).collect();
+        if !text.is_empty() || blocks.is_empty() {
+            blocks.push(Block::Text {
+                text: text.to_string(),
+            });
+        }
+        self.push_user_blocks(blocks);
     }
 
     /// Adds blocks on the user's side (prompt text, tool results).
@@ -174,18 +187,20 @@ fn starts_a_turn(message: &Message) -> bool {
             .all(|b| !matches!(b, Block::ToolResult { .. }))
 }
 
-/// About four characters per token: enough to decide when to compact.
+/// About four characters per token, and for an image what the model spends on it (see
+/// [`model_tokens`]): enough to decide when to compact.
 pub fn estimate_tokens(messages: &[Message]) -> usize {
-    let chars: usize = messages
-        .iter()
-        .flat_map(|m| &m.content)
-        .map(|block| match block {
-            Block::Text { text } => text.len(),
-            Block::ToolUse { name, input, .. } => name.len() + input.to_string().len(),
-            Block::ToolResult { content, .. } => content.len(),
-        })
-        .sum();
-    chars / 4
+    let mut chars = 0;
+    let mut image_tokens = 0;
+    for block in messages.iter().flat_map(|m| &m.content) {
+        match block {
+            Block::Text { text } => chars += text.len(),
+            Block::ToolUse { name, input, .. } => chars += name.len() + input.to_string().len(),
+            Block::ToolResult { content, .. } => chars += content.len(),
+            Block::Image(image) => image_tokens += model_tokens(image.width, image.height),
+        }
+    }
+    chars / 4 + image_tokens
 }
 
 #[cfg(test)]
@@ -238,6 +253,71 @@ mod tests {
         );
         conversation.saved();
         assert!(matches!(conversation.pending(), Pending::Nothing));
+    }
+
+    fn image(name: &str, width: u32, height: u32) -> ImageRef {
+        ImageRef {
+            path: format!("/workspace/{name}").into(),
+            format: crate::model::ImageFormat::Png,
+            width,
+            height,
+        }
+    }
+
+    #[test]
+    fn pictures_come_first_in_the_prompt_message_and_count_as_the_model_counts() {
+        let mut conversation = Conversation::from_history(Vec::new());
+        conversation.push_user_content("what is this?", vec![image("a.png", 4000, 3000)]);
+        let message = &conversation.messages()[0];
+        assert!(matches!(
+            &message.content[..],
+            [Block::Image(_), Block::Text { text }] if text == "what is this?"
+        ));
+        // 4000 × 3000 is seen at 1260 × 945: 1588 tokens, plus 13 characters of text.
+        assert_eq!(estimate_tokens(conversation.messages()), 1588 + 3);
+
+        let mut captionless = Conversation::from_history(Vec::new());
+        captionless.push_user_content("", vec![image("b.png", 10, 10)]);
+        assert!(matches!(
+            &captionless.messages()[0].content[..],
+            [Block::Image(_)]
+        ));
+    }
+
+    #[test]
+    fn compaction_drops_a_picture_only_with_its_words() {
+        let mut history = Vec::new();
+        for turn in 0..6 {
+            let mut prompt = Message::user_text(format!("turn {turn}"));
+            prompt
+                .content
+                .insert(0, Block::Image(image(&format!("{turn}.png"), 1092, 1092)));
+            history.push(prompt);
+            history.push(Message {
+                role: Role::Assistant,
+                content: vec![Block::Text { text: "ok".into() }],
+            });
+        }
+        let mut conversation = Conversation::from_history(history);
+        let dropped = conversation.compact(4000);
+        assert_eq!(dropped, 8, "the images alone are 6 × 1590 tokens");
+        for message in conversation
+            .messages()
+            .iter()
+            .filter(|m| m.role == Role::User)
+        {
+            let images = message
+                .content
+                .iter()
+                .filter(|b| matches!(b, Block::Image(_)))
+                .count();
+            let texts = message
+                .content
+                .iter()
+                .filter(|b| matches!(b, Block::Text { .. }))
+                .count();
+            assert!(images == 1 && texts >= 1, "{message:?}");
+        }
     }
 
     #[test]

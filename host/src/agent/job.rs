@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::Usage;
+use crate::model::{ImageRef, Usage};
 
 /// One task for one user.
 pub struct Job {
@@ -24,6 +24,9 @@ pub struct Job {
     pub session_id: Option<String>,
     /// What to do.
     pub prompt: String,
+    /// Pictures that came with the prompt, saved in the workspace (see
+    /// [`fit_for_model`](crate::model::fit_for_model)); the model sees them with it.
+    pub images: Vec<ImageRef>,
     /// The user's workspace (canonical, created).
     pub workspace: PathBuf,
     /// Set when the task must stop (the user stopped it, or the host shuts down).

@@ -28,7 +28,9 @@ use futures_util::future::BoxFuture;
 
 use self::conversation::{Conversation, INTERRUPTED, Pending};
 use self::prompt::{PromptParts, system_prompt};
-use crate::model::{BedrockModel, Block, ModelError, ModelTurn, Request, ToolDefinition, Usage};
+use crate::model::{
+    BedrockModel, Block, ImageRef, ModelError, ModelTurn, Request, ToolDefinition, Usage,
+};
 use crate::plugins::{CallContext, LivePlugins, PluginSet, SessionState, WorkspaceAccess};
 use crate::session::history::HistoryStore;
 use crate::session::workspace_dir_name;
@@ -193,7 +195,7 @@ impl Inner {
             .system_prompt(job, &context, &self.plugins.current())
             .await;
 
-        conversation.push_user_text(&job.prompt);
+        conversation.push_user_content(&job.prompt, workspace_images(job));
         let dropped = conversation.compact(self.settings.context_budget_tokens);
         if dropped > 0 {
             tracing::info!(dropped, "conversation compacted to fit the context");
@@ -493,6 +495,35 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// The job's images, each path made canonical (what the model client checks it against
+/// when it reads the file). The host reads them outside the tools' sandbox, so a reference
+/// outside the workspace (a front end's mistake) is dropped with a warning rather than
+/// read. One that cannot be resolved (the file is already gone) is kept as it is: the
+/// model is told it is no longer available.
+fn workspace_images(job: &Job) -> Vec<ImageRef> {
+    job.images
+        .iter()
+        .filter_map(|image| match std::fs::canonicalize(&image.path) {
+            Ok(path) if path.starts_with(&job.workspace) => Some(ImageRef {
+                path,
+                ..image.clone()
+            }),
+            Ok(path) => {
+                tracing::warn!(task = %job.task_id, path = %path.display(), "image outside the workspace left out");
+                None
+            }
+            Err(_) => {
+                let inside = image.path.starts_with(&job.workspace)
+                    && !image
+                        .path
+                        .components()
+                        .any(|c| c == std::path::Component::ParentDir);
+                inside.then(|| image.clone())
+            }
+        })
+        .collect()
 }
 
 fn answer_text(content: &[Block]) -> String {

@@ -3,18 +3,21 @@
 //! - [`types`]: the conversation and tool definitions as the host keeps and stores them,
 //!   the same for every provider.
 //! - [`error`]: what went wrong, in kinds the agent acts on.
+//! - [`image`]: pictures the model reads, and uploads made to fit it.
 //! - [`bedrock`]: Claude through the Bedrock Converse API, the one provider today. Its SDK
 //!   types stay inside it.
 
 pub mod bedrock;
 pub mod error;
+pub mod image;
 pub mod types;
 
 use serde::Serialize;
 
+pub use self::image::{FittedImage, ImageError, ImageFormat, fit_for_model};
 pub use bedrock::{BedrockModel, ModelSettings};
 pub use error::ModelError;
-pub use types::{Block, Message, Request, Role, ToolDefinition};
+pub use types::{Block, ImageRef, Message, Request, Role, ToolDefinition};
 
 /// Tokens used, summed over a task's requests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]

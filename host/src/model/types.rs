@@ -2,9 +2,12 @@
 //! to a provider's types only inside that provider's client. Histories are stored in
 //! this shape.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use super::image::ImageFormat;
 
 /// Who said it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +55,26 @@ pub enum Block {
         /// True for an error result.
         is_error: bool,
     },
+    /// A picture the user sent (user messages only: Bedrock refuses images from the
+    /// assistant). The conversation keeps where the file is, never its bytes: a history
+    /// stays small, and the file is read when a request is built.
+    Image(ImageRef),
+}
+
+/// Where an image of the conversation is and what it was when it was sent. Made by
+/// [`FittedImage::reference`](super::image::FittedImage::reference) from an upload that
+/// already fits the model; the file is checked against it before every read (see
+/// [`read_for_request`](super::image::read_for_request)).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ImageRef {
+    /// The file: absolute, inside the user's workspace.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: ImageFormat,
+    /// Its width in pixels.
+    pub width: u32,
+    /// Its height in pixels.
+    pub height: u32,
 }
 
 /// A tool the model may call.
@@ -86,4 +109,34 @@ pub struct Request<'a> {
     pub tools: &'a Arc<[ToolDefinition]>,
     /// The conversation, oldest first.
     pub messages: &'a [Message],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_image_is_stored_as_its_reference() {
+        let block = Block::Image(ImageRef {
+            path: "/workspaces/42/uploads/photo.jpg".into(),
+            format: ImageFormat::Jpeg,
+            width: 1260,
+            height: 945,
+        });
+        let stored = serde_json::to_value(&block).unwrap();
+        assert_eq!(
+            stored,
+            json!({"type": "image", "path": "/workspaces/42/uploads/photo.jpg",
+                   "format": "jpeg", "width": 1260, "height": 945})
+        );
+        assert_eq!(serde_json::from_value::<Block>(stored).unwrap(), block);
+    }
+
+    #[test]
+    fn histories_written_before_images_still_read() {
+        let line = r#"{"role":"user","content":[{"type":"text","text":"hi"},{"type":"tool_result","tool_use_id":"t1","content":"ok","is_error":false}]}"#;
+        let message: Message = serde_json::from_str(line).unwrap();
+        assert_eq!(message.content.len(), 2);
+    }
 }

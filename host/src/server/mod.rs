@@ -295,6 +295,7 @@ async fn handle(
         user_key,
         session_id: session_id.clone(),
         prompt: request.prompt,
+        images: Vec::new(),
         workspace,
         cancel: launcher.job_cancel(),
         progress,

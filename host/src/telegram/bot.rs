@@ -457,6 +457,7 @@ impl Bot {
             user_key: user_key.clone(),
             session_id: None,
             prompt: message.text.clone(),
+            images: Vec::new(),
             workspace,
             cancel,
             progress,

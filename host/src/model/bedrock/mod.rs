@@ -154,7 +154,7 @@ impl BedrockModel {
         let prepared = Prepared {
             system: system_blocks(request.system),
             tools: self.conversions.tools(request.tools)?,
-            messages: self.conversions.messages(request.messages),
+            messages: self.conversions.messages(request.messages).await,
         };
         let mut stream = self.settings.streaming;
         let mut requests = 0;
