@@ -5,15 +5,18 @@
 //! - [`error`]: what went wrong, in kinds the agent acts on.
 //! - [`bedrock`]: Claude through the Bedrock Converse API, the one provider today. Its SDK
 //!   types stay inside it.
+//! - [`prices`]: what tokens cost, estimated per model id.
 
 pub mod bedrock;
 pub mod error;
+pub mod prices;
 pub mod types;
 
 use serde::Serialize;
 
 pub use bedrock::{BedrockModel, ModelSettings};
 pub use error::ModelError;
+pub use prices::{Price, PriceTable};
 pub use types::{Block, Message, Request, Role, ToolDefinition};
 
 /// Tokens used, summed over a task's requests.
