@@ -18,7 +18,9 @@ use agent_host::telegram::outbox::{Outbox, Post};
 use agent_host::telegram::poll::{self, PollSettings};
 use agent_host::telegram::{Bot, BotApi, BotSettings, Handled, Store};
 use agent_host_tests::fake_bedrock::{FakeBedrock, Step, Turn};
-use agent_host_tests::fake_telegram::{BOT_USERNAME, Call, DraftEndKind, Failure, FakeTelegram};
+use agent_host_tests::fake_telegram::{
+    BOT_USERNAME, Call, DraftEndKind, Failure, FakeTelegram, Message as FakeMessage,
+};
 use agent_host_tests::{
     ScriptRunner, all_gone, bedrock_model, builtin_plugins, is_running, unique_name,
 };
@@ -1218,4 +1220,226 @@ async fn a_throttled_draft_update_is_skipped_and_the_task_goes_on() {
         "the chat waited as Telegram asked: {attempts:#?}"
     );
     assert_no_draft_erased(&harness.fake, ALICE, &["Through."]);
+}
+
+#[tokio::test]
+async fn usage_shows_the_tokens_bedrock_reported_and_an_estimate() {
+    use agent_host_tests::fake_bedrock::Usage as FakeUsage;
+    let tokens = |input, output, cache_read, cache_write| FakeUsage {
+        input,
+        output,
+        cache_read,
+        cache_write,
+    };
+    let bedrock = FakeBedrock::start(vec![
+        Step::Reply(
+            Turn::tool_use("g1", "Glob", json!({"pattern": "*"}))
+                .with_usage(tokens(1200, 80, 0, 3000)),
+        ),
+        Step::Reply(Turn::text("Nothing yet.").with_usage(tokens(40, 20, 3000, 100))),
+    ])
+    .await;
+    let telegram = FakeTelegram::start(TOKEN).await;
+    let root = tempfile::tempdir().unwrap();
+    let bot = agent_bot(&telegram, root.path(), &bedrock);
+    let Handled::Started(task) = bot.handle_update(message("what is here?")).await else {
+        panic!("no task")
+    };
+    let answered = telegram
+        .wait_until(|calls| !sent(calls, "sendMessage", ALICE).is_empty(), WAIT)
+        .await;
+    assert!(answered);
+    // The follow-up records the use before it sends the answer.
+    assert!(matches!(
+        bot.handle_update(message("/usage")).await,
+        Handled::Control("/usage")
+    ));
+    let replied = telegram
+        .wait_until(|calls| sent(calls, "sendMessage", ALICE).len() >= 2, WAIT)
+        .await;
+    assert!(replied);
+    let text = telegram.messages(ALICE)[1].text.clone();
+    // 1240 input, 100 output, 3000 cache read, 3100 cache write at Sonnet 4.5's prices:
+    // 0.00372 + 0.0015 + 0.0009 + 0.011625 = $0.017745.
+    assert!(
+        text.starts_with(&format!(
+            "Last task ({task}): 7,340 tokens in (1,240 input, 3,000 cache read, 3,100 cache \
+             write), 100 out — about $0.02.\nAll 1 task: "
+        )),
+        "{text}"
+    );
+    assert!(text.contains("estimates"), "{text}");
+    bot.launcher().shutdown(WAIT).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Files both ways.
+
+/// A private message from Alice carrying a document (`file_id` must be known to the fake).
+fn document_message(file_id: &str, file_name: &str, size: u64, caption: Option<&str>) -> Value {
+    let mut update = FakeTelegram::private_message(ALICE, "");
+    let message = update["message"].as_object_mut().unwrap();
+    message.remove("text");
+    message.insert(
+        "document".into(),
+        json!({"file_id": file_id, "file_unique_id": file_id, "file_name": file_name, "file_size": size}),
+    );
+    if let Some(caption) = caption {
+        message.insert("caption".into(), json!(caption));
+    }
+    numbered(update)
+}
+
+/// Waits until `chat` has `count` messages from the bot, documents included.
+async fn wait_for_messages(fake: &FakeTelegram, chat: i64, count: usize) -> Vec<FakeMessage> {
+    let reached = fake
+        .wait_until(|_| fake.messages(chat).len() >= count, WAIT)
+        .await;
+    let messages = fake.messages(chat);
+    assert!(reached, "expected {count} messages, got {messages:#?}");
+    messages
+}
+
+#[tokio::test]
+async fn a_document_with_a_caption_is_saved_safely_and_named_in_the_prompt() {
+    let bedrock = FakeBedrock::start(vec![
+        Step::Reply(Turn::text("It fails at line 3.")),
+        Step::Reply(Turn::text("Same again.")),
+    ])
+    .await;
+    let telegram = FakeTelegram::start(TOKEN).await;
+    telegram.add_file("log1", "documents/file_1.log", b"line 1\nline 2\nerror\n".to_vec());
+    let root = tempfile::tempdir().unwrap();
+    let bot = agent_bot(&telegram, root.path(), &bedrock);
+    let update = document_message("log1", "../../etc/passwd", 20, Some("why does it fail?"));
+    assert_eq!(bot.handle_update(update).await, Handled::Receiving);
+    wait_for_messages(&telegram, ALICE, 1).await;
+    let workspace = root.path().join("workspaces").join(ALICE.to_string());
+    let saved = workspace.join(".agent-host/uploads/passwd");
+    assert_eq!(std::fs::read(&saved).unwrap(), b"line 1\nline 2\nerror\n");
+    let request = bedrock.requests()[0].body.to_string();
+    assert!(
+        request.contains("saved in the workspace as .agent-host/uploads/passwd")
+            && request.contains("why does it fail?"),
+        "{request}"
+    );
+    assert_eq!(telegram.messages(ALICE)[0].text, "It fails at line 3.");
+
+    // The same name again is kept beside the first, never over it.
+    let again = document_message("log1", "../../etc/passwd", 20, Some("and now?"));
+    assert_eq!(bot.handle_update(again).await, Handled::Receiving);
+    wait_for_messages(&telegram, ALICE, 2).await;
+    assert!(workspace.join(".agent-host/uploads/passwd-2").exists());
+    bot.launcher().shutdown(WAIT).await;
+}
+
+#[tokio::test]
+async fn a_file_without_a_caption_waits_for_the_next_prompt_and_a_huge_one_is_refused() {
+    let harness = Harness::start().await;
+    harness.fake.add_file("cfg", "documents/file_2.toml", b"[a]\nb = 1\n".to_vec());
+    let update = document_message("cfg", "settings.toml", 10, None);
+    assert_eq!(harness.send(update).await, Handled::Receiving);
+    harness.wait_for("sendMessage", ALICE, 1).await;
+    assert_eq!(
+        harness.texts(ALICE)[0],
+        "Got settings.toml (saved as .agent-host/uploads/settings.toml). What should I do with it?"
+    );
+    // The next prompt gets it: the scripted runner echoes its prompt's lines.
+    harness.runner.set_answer("end", "ok");
+    assert!(matches!(
+        harness.send(message("answer end")).await,
+        Handled::Started(_)
+    ));
+    wait_for_draft_with(&harness.fake, ALICE, "settings.toml").await;
+    harness.idle().await;
+
+    let huge = document_message("nope", "dump.tar", 25 * 1024 * 1024, Some("unpack this"));
+    assert_eq!(harness.send(huge).await, Handled::Control("a file over the limit"));
+    harness.wait_for("sendMessage", ALICE, 3).await;
+    let refusal = harness.texts(ALICE).pop().unwrap();
+    assert!(
+        refusal.contains("25.0 MB") && refusal.contains("up to 20.0 MB"),
+        "{refusal}"
+    );
+    assert!(harness.fake.calls_to("getFile").iter().all(|c| c.params["file_id"] != "nope"));
+}
+
+#[tokio::test]
+async fn get_sends_a_workspace_file_and_refuses_what_is_outside() {
+    let harness = Harness::start().await;
+    let workspace = harness.users.workspace(&ALICE.to_string()).unwrap();
+    std::fs::create_dir_all(workspace.join("src")).unwrap();
+    std::fs::write(workspace.join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", workspace.join("passwd")).unwrap();
+
+    harness.send(message("/get src/main.rs")).await;
+    let messages = wait_for_messages(&harness.fake, ALICE, 1).await;
+    let document = messages[0].document.as_ref().expect("a document");
+    assert_eq!(document.file_name, "main.rs");
+    assert_eq!(document.bytes, b"fn main() {}\n");
+
+    for path in ["../../etc/passwd", "/etc/passwd", "passwd", "src"] {
+        let before = harness.fake.messages(ALICE).len();
+        harness.send(message(&format!("/get {path}"))).await;
+        let messages = wait_for_messages(&harness.fake, ALICE, before + 1).await;
+        let answer = messages.last().unwrap();
+        assert!(answer.document.is_none(), "{path} was sent");
+        assert!(!answer.text.contains("root:"), "{}", answer.text);
+    }
+}
+
+#[tokio::test]
+async fn diff_shows_the_stat_and_sends_the_whole_diff() {
+    let harness = Harness::start().await;
+    let workspace = harness.users.workspace(&ALICE.to_string()).unwrap();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(&workspace)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    std::fs::write(workspace.join("lib.rs"), "fn one() {}\n").unwrap();
+    git(&["add", "lib.rs"]);
+    git(&["commit", "-qm", "first"]);
+    std::fs::write(workspace.join("lib.rs"), "fn one() {}\nfn two() {}\n").unwrap();
+
+    harness.send(message("/diff")).await;
+    let messages = wait_for_messages(&harness.fake, ALICE, 2).await;
+    assert!(messages[0].text.contains("lib.rs"), "{}", messages[0].text);
+    let diff = messages[1].document.as_ref().expect("the diff as a document");
+    assert_eq!(diff.file_name, "workspace.diff");
+    assert!(String::from_utf8_lossy(&diff.bytes).contains("+fn two() {}"));
+}
+
+#[tokio::test]
+async fn the_answer_offers_the_files_the_task_made() {
+    let harness = Harness::start().await;
+    harness.runner.set_answer("end", "Wrote it.");
+    let Handled::Started(task) = harness
+        .send(message("write report.txt all good\nanswer end"))
+        .await
+    else {
+        panic!("no task")
+    };
+    harness.idle().await;
+    let answer = harness.wait_for("sendMessage", ALICE, 1).await;
+    let button = &answer[0].params["reply_markup"]["inline_keyboard"][0][0];
+    assert_eq!(button["text"], "📎 report.txt");
+    assert_eq!(button["callback_data"], json!(format!("get:{task}_0:{ALICE}")));
+    let message_id = answer[0].result().unwrap()["message_id"].as_i64().unwrap();
+    let press = numbered(FakeTelegram::callback_query(
+        ALICE,
+        ALICE,
+        message_id,
+        button["callback_data"].as_str().unwrap(),
+    ));
+    assert!(matches!(harness.send(press).await, Handled::Control(_)));
+    let messages = wait_for_messages(&harness.fake, ALICE, 2).await;
+    let document = messages[1].document.as_ref().expect("the file");
+    assert_eq!(document.file_name, "report.txt");
+    assert_eq!(document.bytes, b"all good");
 }

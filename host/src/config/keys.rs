@@ -15,8 +15,7 @@ use crate::model::ModelSettings;
 use crate::server::ServerSettings;
 use crate::telegram::BotSettings;
 
-/// The Bedrock model used when `model_id` is not set (a cross-region inference profile).
-pub const DEFAULT_MODEL_ID: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+pub use crate::model::bedrock::DEFAULT_MODEL_ID;
 /// The listen port when neither `port` nor `PORT` is set.
 pub const DEFAULT_PORT: u16 = 8080;
 /// Where the Telegram Bot API is reached.
@@ -151,6 +150,10 @@ fn build() -> Vec<Key> {
             "model_id",
             DEFAULT_MODEL_ID,
             "Bedrock model or inference profile id",
+        ),
+        list(
+            "model_prices",
+            "price overrides for `/usage`'s estimate: `PATTERN=input/output/cache_read/cache_write` in USD per million tokens, for model ids containing PATTERN (the Claude models have defaults)",
         ),
         number(
             "max_turns",

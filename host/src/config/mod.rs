@@ -26,6 +26,7 @@ use crate::exec::ExecSettings;
 use crate::model::ModelSettings;
 use crate::plugins::PluginSettings;
 use crate::server::ServerSettings;
+use crate::model::PriceTable;
 use crate::telegram::BotSettings;
 
 /// The default config file, read when present and no `--config` is given.
@@ -185,6 +186,7 @@ impl Config {
             audit_log.as_deref(),
             file,
         )?;
+        let telegram = telegram_settings(values, &exec)?;
         Ok(Self {
             port: values
                 .number("port")?
@@ -206,7 +208,7 @@ impl Config {
             allowed_users: values.list("allowed_users")?,
             telegram_bot_token: values.text("telegram_bot_token")?,
             telegram_api_base_url,
-            telegram: telegram_settings(values)?,
+            telegram,
             telegram_poll_timeout: Duration::from_secs(
                 values
                     .number("telegram_poll_timeout_secs")?
@@ -249,7 +251,7 @@ fn agent_settings(values: &Values, state_dir: &Path) -> anyhow::Result<AgentSett
 }
 
 /// The Telegram bot's keys over its defaults.
-fn telegram_settings(values: &Values) -> anyhow::Result<BotSettings> {
+fn telegram_settings(values: &Values, exec: &ExecSettings) -> anyhow::Result<BotSettings> {
     let mut telegram = BotSettings::default();
     if let Some(groups) = values.flag("telegram_groups")? {
         telegram.groups = groups;
@@ -257,6 +259,12 @@ fn telegram_settings(values: &Values) -> anyhow::Result<BotSettings> {
     if let Some(ms) = values.number("telegram_send_interval_ms")? {
         telegram.send_interval = Duration::from_millis(ms);
     }
+    telegram.model_id = values
+        .text("model_id")?
+        .unwrap_or_else(|| DEFAULT_MODEL_ID.to_string());
+    telegram.prices =
+        PriceTable::with_overrides(&values.list("model_prices")?).map_err(anyhow::Error::msg)?;
+    telegram.exec = exec.clone();
     Ok(telegram)
 }
 

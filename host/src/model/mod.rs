@@ -6,10 +6,12 @@
 //! - [`image`]: pictures the model reads, and uploads made to fit it.
 //! - [`bedrock`]: Claude through the Bedrock Converse API, the one provider today. Its SDK
 //!   types stay inside it.
+//! - [`prices`]: what tokens cost, estimated per model id.
 
 pub mod bedrock;
 pub mod error;
 pub mod image;
+pub mod prices;
 pub mod types;
 
 use serde::Serialize;
@@ -17,6 +19,7 @@ use serde::Serialize;
 pub use self::image::{FittedImage, ImageError, ImageFormat, fit_for_model};
 pub use bedrock::{BedrockModel, ModelSettings};
 pub use error::ModelError;
+pub use prices::{Price, PriceTable};
 pub use types::{Block, ImageRef, Message, Request, Role, ToolDefinition};
 
 /// Tokens used, summed over a task's requests.

@@ -133,6 +133,18 @@ impl Text {
     }
 }
 
+/// A file Telegram keeps for the bot (`getFile`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RemoteFile {
+    /// Where to download it from (relative to the file base URL); missing when the file
+    /// is too big for bots to download.
+    #[serde(default)]
+    pub file_path: Option<String>,
+    /// Its size, when Telegram says.
+    #[serde(default)]
+    pub file_size: Option<u64>,
+}
+
 /// A command for the menu (`setMyCommands`).
 #[derive(Debug, Clone, Serialize)]
 pub struct BotCommand {
@@ -148,6 +160,8 @@ pub struct BotApi {
     http: reqwest::Client,
     /// `<base>/bot<token>`.
     method_base: String,
+    /// `<base>/file/bot<token>`.
+    file_base: String,
     token: String,
 }
 
@@ -173,6 +187,7 @@ impl BotApi {
         Ok(Self {
             http,
             method_base: format!("{}/bot{token}", base_url.trim_end_matches('/')),
+            file_base: format!("{}/file/bot{token}", base_url.trim_end_matches('/')),
             token: token.to_string(),
         })
     }
@@ -358,6 +373,60 @@ impl BotApi {
             .timeout(REQUEST_TIMEOUT * 4)
             .multipart(form);
         self.finish("sendDocument", request).await
+    }
+
+    /// `getFile`: where a file the user sent can be downloaded.
+    pub async fn get_file(&self, file_id: &str) -> Result<RemoteFile, ApiError> {
+        self.call("getFile", &json!({"file_id": file_id})).await
+    }
+
+    /// Downloads `file` (from [`Self::get_file`]), refusing more than `limit` bytes
+    /// without reading them all.
+    pub async fn download(&self, file: &RemoteFile, limit: u64) -> Result<Vec<u8>, ApiError> {
+        let refused = |description: String| ApiError::Refused {
+            method: "file download".into(),
+            code: 400,
+            description,
+        };
+        let Some(path) = &file.file_path else {
+            return Err(refused(
+                "Telegram offers no download of this file (bots may download at most 20 MB)"
+                    .into(),
+            ));
+        };
+        let network = |error: reqwest::Error| ApiError::Network {
+            method: "file download".into(),
+            reason: self.redact(&crate::shared::error_chain(&error.without_url())),
+        };
+        let mut response = self
+            .http
+            .get(format!("{}/{path}", self.file_base))
+            .timeout(REQUEST_TIMEOUT * 4)
+            .send()
+            .await
+            .map_err(network)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(if status.is_server_error() {
+                ApiError::Network {
+                    method: "file download".into(),
+                    reason: format!("HTTP {status}"),
+                }
+            } else {
+                refused(format!("HTTP {status}"))
+            });
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(network)? {
+            if bytes.len() as u64 + chunk.len() as u64 > limit {
+                return Err(refused(format!(
+                    "the file is larger than {} MB",
+                    limit / (1024 * 1024)
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     /// `answerCallbackQuery`, with a short notice for the presser.

@@ -40,18 +40,30 @@ use super::api::{ApiError, BotApi, BotUser, Text};
 use super::buttons::ButtonData;
 use super::commands::{self, Command, TaskStats};
 use super::draft::LiveDraft;
+use super::files_out;
 use super::outbox::{Outbox, Post};
 use super::progress::ProgressMessage;
 use super::render;
 use super::store::{PendingAnswer, Store};
-use super::update::{self, ButtonPress, ChatKind, Incoming, StopPress, UserMessage};
+use super::update::{self, Attachment, ButtonPress, ChatKind, Incoming, StopPress, UserMessage};
+use super::uploads;
+use super::usage::{self, TaskUsage, Tokens};
 use super::view::{TaskView, Verbosity};
 use crate::agent::launch::{Launcher, Outcome};
 use crate::agent::{Job, Progress, ProgressEvent};
+use crate::exec::{CommandRunner, ExecSettings};
+use crate::model::PriceTable;
+use crate::session::files::files_changed_since;
 use crate::session::{UserError, Users};
 
 /// The file name of an answer too long for a few messages.
 const ANSWER_FILE: &str = "answer.md";
+/// How much earlier than a task's start a file may seem changed and still count as its
+/// (file times lag the clock by a kernel tick).
+const FILE_TIME_SLACK: Duration = Duration::from_millis(50);
+/// What the user reads when their workspace cannot be made.
+const WORKSPACE_FAILED: &str =
+    "Your workspace could not be created; the operator can see why in the log.";
 
 /// How the bot behaves.
 #[derive(Debug, Clone)]
@@ -69,6 +81,12 @@ pub struct BotSettings {
     /// The same in a group (Telegram allows about 20 messages a minute there), and the
     /// delay before a group's progress message is posted at all.
     pub group_update_interval: Duration,
+    /// The model the tasks use (for `/usage`'s cost estimate).
+    pub model_id: String,
+    /// Prices per model (for `/usage`'s cost estimate).
+    pub prices: PriceTable,
+    /// How commands run (`/diff` runs git through them, confined like the agent's).
+    pub exec: ExecSettings,
 }
 
 impl Default for BotSettings {
@@ -79,6 +97,9 @@ impl Default for BotSettings {
             typing_interval: Duration::from_secs(4),
             update_interval: Duration::from_secs(1),
             group_update_interval: Duration::from_secs(3),
+            model_id: crate::model::bedrock::DEFAULT_MODEL_ID.to_string(),
+            prices: PriceTable::default(),
+            exec: ExecSettings::default(),
         }
     }
 }
@@ -88,6 +109,8 @@ impl Default for BotSettings {
 pub enum Handled {
     /// A task started.
     Started(String),
+    /// A file is being received (the task, if any, starts once it is saved).
+    Receiving,
     /// A prompt while the user's task runs: the busy line was sent.
     Busy,
     /// A command or a button press, answered.
@@ -104,7 +127,7 @@ impl Handled {
     /// One word for the status field.
     pub fn status(&self) -> &'static str {
         match self {
-            Handled::Started(_) => "accepted",
+            Handled::Started(_) | Handled::Receiving => "accepted",
             Handled::Busy => "busy",
             Handled::Control(_) => "handled",
             Handled::Refused => "refused",
@@ -118,6 +141,7 @@ impl std::fmt::Display for Handled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Handled::Started(task) => write!(f, "task {task} started"),
+            Handled::Receiving => f.write_str("a file is being received"),
             Handled::Busy => f.write_str("a task of this user is running"),
             Handled::Control(what) => write!(f, "{what} answered"),
             Handled::Refused => f.write_str("the sender is not on the allow-list"),
@@ -148,6 +172,8 @@ pub struct Bot {
     me: OnceCell<BotUser>,
     /// Chats where Telegram refused a draft: their tasks show a progress message.
     drafts_refused: Mutex<HashSet<i64>>,
+    /// Runs `/diff`'s git, made at the first `/diff` (probing confinement takes a moment).
+    commands: std::sync::OnceLock<Arc<CommandRunner>>,
     /// Set once the answers left by a previous run were looked for.
     resent: AtomicBool,
 }
@@ -171,6 +197,7 @@ impl Bot {
             running: Mutex::new(HashMap::new()),
             me: OnceCell::new(),
             drafts_refused: Mutex::new(HashSet::new()),
+            commands: std::sync::OnceLock::new(),
             resent: AtomicBool::new(false),
         }
     }
@@ -239,10 +266,53 @@ impl Bot {
             }
             return Handled::Refused;
         }
+        if let Some(attachment) = message.attachment.clone() {
+            return self.on_attachment(message, user_key, attachment);
+        }
         if let Some((name, _, args)) = update::command(&message.text) {
             return self.on_command(&message, &user_key, &name, args).await;
         }
         self.start_task(message, user_key).await
+    }
+
+    /// A document or photo: saved in the workspace in the background, then handed to a
+    /// task with its caption, or kept for the next prompt.
+    fn on_attachment(
+        self: &Arc<Self>,
+        message: UserMessage,
+        user_key: String,
+        attachment: Attachment,
+    ) -> Handled {
+        if let Some(bytes) = attachment
+            .file_size
+            .filter(|bytes| *bytes > update::MAX_DOWNLOAD_BYTES)
+        {
+            self.reply(&message, uploads::too_large(bytes));
+            return Handled::Control("a file over the limit");
+        }
+        let bot = self.clone();
+        self.launcher.track(async move {
+            let workspace = match bot.users.workspace(&user_key) {
+                Ok(workspace) => workspace,
+                Err(error) => {
+                    tracing::error!(user = %user_key, "cannot create the workspace: {error}");
+                    bot.reply(&message, WORKSPACE_FAILED.to_string());
+                    return;
+                }
+            };
+            let upload = match uploads::receive(bot.api(), &workspace, &attachment).await {
+                Ok(upload) => upload,
+                Err(sentence) => return bot.reply(&message, sentence),
+            };
+            let (name, relative) = (upload.name.clone(), upload.relative.clone());
+            bot.store.add_upload(message.from, upload);
+            if message.text.is_empty() || update::command(&message.text).is_some() {
+                bot.reply(&message, commands::what_to_do_with(&name, &relative));
+            } else {
+                bot.start_task(message, user_key).await;
+            }
+        });
+        Handled::Receiving
     }
 
     /// In a group: the text without the bot's @name, when the message addresses the bot.
@@ -296,6 +366,20 @@ impl Bot {
                 }
             },
             Command::Status => self.status_line(user_key),
+            Command::Get if args.is_empty() => commands::GET_USAGE.to_string(),
+            Command::Get => {
+                self.send_file(message, user_key, args.to_string());
+                return Handled::Control("/get");
+            }
+            Command::Diff => {
+                self.send_diff(message, user_key);
+                return Handled::Control("/diff");
+            }
+            Command::Usage => usage::usage_text(
+                &self.store.usage(message.from),
+                &self.settings.model_id,
+                self.settings.prices.price(&self.settings.model_id),
+            ),
             Command::Verbose => match Verbosity::named(args) {
                 Some(level) => {
                     self.store.set_verbosity(message.from, level);
@@ -357,6 +441,15 @@ impl Bot {
                         }
                         _ => "That task has already finished.",
                     },
+                    "get" => match files_out::offered_index(&data.id)
+                        .and_then(|(task, index)| self.store.offered_file(data.owner, task, index))
+                    {
+                        Some(file) => {
+                            self.send_offered(&owner, press.chat_id, file);
+                            "Sending the file…"
+                        }
+                        None => "This button is no longer in use.",
+                    },
                     _ => "This button is no longer in use.",
                 }
             }
@@ -368,6 +461,24 @@ impl Bot {
             }
         });
         Handled::Control("a button press")
+    }
+
+    /// A file offered under an answer, pressed for: sent to the chat of the press.
+    fn send_offered(self: &Arc<Self>, owner: &str, chat_id: Option<i64>, file: String) {
+        let (Some(chat_id), Ok(workspace)) = (chat_id, self.users.workspace(owner)) else {
+            return;
+        };
+        let bot = self.clone();
+        self.launcher.track(async move {
+            let sent =
+                files_out::send_workspace_file(&bot.outbox, chat_id, None, workspace, file).await;
+            if let Err(sentence) = sent {
+                let text = Text::plain(chat_id, sentence);
+                if let Err(error) = bot.outbox.post(chat_id, Post::Message(text)).await {
+                    tracing::warn!(chat = chat_id, "cannot say why a file was not sent: {error}");
+                }
+            }
+        });
     }
 
     /// Stop pressed on a draft: cancels the task that draft belongs to, as `/cancel` does.
@@ -394,7 +505,11 @@ impl Bot {
         let slot = match self.users.claim(&user_key) {
             Ok(slot) => slot,
             Err(UserError::Busy(_)) => {
-                self.reply(&message, commands::BUSY.to_string());
+                let busy = match &message.attachment {
+                    Some(_) => commands::BUSY_FILE_KEPT,
+                    None => commands::BUSY,
+                };
+                self.reply(&message, busy.to_string());
                 return Handled::Busy;
             }
             Err(error) => {
@@ -406,11 +521,7 @@ impl Bot {
             Ok(workspace) => workspace,
             Err(error) => {
                 tracing::error!(user = %user_key, "cannot create the workspace: {error}");
-                self.reply(
-                    &message,
-                    "Your workspace could not be created; the operator can see why in the log."
-                        .to_string(),
-                );
+                self.reply(&message, WORKSPACE_FAILED.to_string());
                 return Handled::Ignored("the workspace could not be created".into());
             }
         };
@@ -452,12 +563,16 @@ impl Bot {
             )),
         };
         let cancel_for_follow = cancel.clone();
+        let follow_workspace = workspace.clone();
+        let started_at = std::time::SystemTime::now() - FILE_TIME_SLACK;
+        // The files sent since the last prompt go with this one.
+        let waiting = self.store.take_uploads(message.from);
         let job = Job {
             task_id: task_id.clone(),
             user_key: user_key.clone(),
             session_id: None,
-            prompt: message.text.clone(),
-            images: Vec::new(),
+            prompt: uploads::prompt_with(&waiting, &message.text),
+            images: waiting.iter().filter_map(|u| u.image.clone()).collect(),
             workspace,
             cancel,
             progress,
@@ -476,6 +591,8 @@ impl Bot {
                 ChatKind::Private => self.settings.update_interval,
                 ChatKind::Shared => self.settings.group_update_interval,
             },
+            workspace: follow_workspace,
+            started_at,
         };
         self.launcher
             .track(async move { bot.follow(follow, events, outcome).await });
@@ -537,6 +654,13 @@ impl Bot {
                 running.remove(&task.user_key);
             }
         }
+        // What the task used: the answer's count, or (cancelled, failed) what its
+        // turns reported.
+        let used = match &outcome {
+            Ok(Ok(answer)) => answer.usage,
+            _ => lock(&task.stats).usage,
+        };
+        self.record_usage(&task, &used);
         let (text, footer) = match outcome {
             Ok(Ok(answer)) => (answer.text, "✅ Done"),
             Ok(Err(message)) if task.cancel.is_cancelled() => (message, "⏹ Cancelled"),
@@ -551,15 +675,49 @@ impl Bot {
                 progress.finish(&self.outbox, &footer).await;
             }
         }
+        let keyboard = self.offer_files(&task).await;
         let answer = PendingAnswer {
             chat_id: task.chat_id,
             task_id: task.task_id,
             reply_to: Some(task.reply_to),
             text,
             messages_sent: 0,
+            keyboard,
         };
         self.store.save_answer(&answer);
         self.deliver(answer).await;
+    }
+
+    /// Buttons offering the files the task created or changed (remembered so a press
+    /// finds them); none when it touched none.
+    async fn offer_files(&self, task: &FollowUp) -> Option<serde_json::Value> {
+        let (workspace, since) = (task.workspace.clone(), task.started_at);
+        let files = tokio::task::spawn_blocking(move || {
+            files_changed_since(&workspace, since, files_out::MAX_OFFERED)
+        })
+        .await
+        .unwrap_or_default();
+        if files.is_empty() {
+            return None;
+        }
+        let owner = task.user_key.parse().unwrap_or(task.chat_id);
+        let keyboard = files_out::offer_keyboard(&task.task_id, owner, &files)?;
+        self.store.offer_files(owner, &task.task_id, files);
+        Some(keyboard)
+    }
+
+    fn record_usage(&self, task: &FollowUp, used: &crate::model::Usage) {
+        let model_id = &self.settings.model_id;
+        let owner = task.user_key.parse().unwrap_or(task.chat_id);
+        self.store.record_usage(
+            owner,
+            TaskUsage {
+                task_id: task.task_id.clone(),
+                model_id: model_id.clone(),
+                tokens: Tokens::from(used),
+                cost_usd: usage::cost(self.settings.prices.price(model_id), used),
+            },
+        );
     }
 
     /// Shows the task's latest work; when Telegram refuses the draft, the task (and the
@@ -624,8 +782,11 @@ impl Bot {
         while answer.messages_sent < total {
             let index = answer.messages_sent;
             let reply_to = if index == 0 { answer.reply_to } else { None };
+            let keyboard = (index + 1 == plan.messages.len())
+                .then(|| answer.keyboard.clone())
+                .flatten();
             let result = match plan.messages.get(index) {
-                Some(chunk) => self.send_chunk(chat, chunk, reply_to).await,
+                Some(chunk) => self.send_chunk(chat, chunk, reply_to, keyboard).await,
                 None => {
                     let post = Post::Document {
                         file_name: ANSWER_FILE.to_string(),
@@ -662,16 +823,61 @@ impl Bot {
         chat: i64,
         chunk: &render::Chunk,
         reply_to: Option<i64>,
+        keyboard: Option<serde_json::Value>,
     ) -> Result<(), ApiError> {
-        let html = Text::html(chat, chunk.html.clone()).replying_to(reply_to);
+        let mut html = Text::html(chat, chunk.html.clone()).replying_to(reply_to);
+        html.reply_markup = keyboard.clone();
         match self.outbox.post(chat, Post::Message(html)).await {
             Err(ApiError::CantParseEntities(reason)) => {
                 tracing::warn!(chat, "{reason}; sending the same text without formatting");
-                let plain = Text::plain(chat, chunk.plain.clone()).replying_to(reply_to);
+                let mut plain = Text::plain(chat, chunk.plain.clone()).replying_to(reply_to);
+                plain.reply_markup = keyboard;
                 self.outbox.post(chat, Post::Message(plain)).await.map(drop)
             }
             result => result.map(drop),
         }
+    }
+
+    /// `/get PATH`: the file as a document, in the background.
+    fn send_file(self: &Arc<Self>, message: &UserMessage, user_key: &str, path: String) {
+        let workspace = match self.users.workspace(user_key) {
+            Ok(workspace) => workspace,
+            Err(_) => return self.reply(message, WORKSPACE_FAILED.to_string()),
+        };
+        let (bot, message) = (self.clone(), message.clone());
+        self.launcher.track(async move {
+            let sent = files_out::send_workspace_file(
+                &bot.outbox,
+                message.chat_id,
+                Some(message.message_id),
+                workspace,
+                path,
+            )
+            .await;
+            if let Err(sentence) = sent {
+                bot.reply(&message, sentence);
+            }
+        });
+    }
+
+    /// `/diff`: git's view of the workspace, in the background.
+    fn send_diff(self: &Arc<Self>, message: &UserMessage, user_key: &str) {
+        let workspace = match self.users.workspace(user_key) {
+            Ok(workspace) => workspace,
+            Err(_) => return self.reply(message, WORKSPACE_FAILED.to_string()),
+        };
+        let runner = self
+            .commands
+            .get_or_init(|| Arc::new(CommandRunner::new(self.settings.exec.clone())))
+            .clone();
+        let (bot, message) = (self.clone(), message.clone());
+        self.launcher.track(async move {
+            let (chat, reply_to) = (message.chat_id, Some(message.message_id));
+            let sent = files_out::send_diff(&bot.outbox, chat, reply_to, runner, workspace).await;
+            if let Err(sentence) = sent {
+                bot.reply(&message, sentence);
+            }
+        });
     }
 
     /// Answers `message` with plain `text`, in the background.
@@ -703,6 +909,9 @@ struct FollowUp {
     cancel: CancellationToken,
     live: Live,
     update_interval: Duration,
+    workspace: std::path::PathBuf,
+    /// When the task began, a little early: file times come from a coarse kernel clock.
+    started_at: std::time::SystemTime,
 }
 
 /// How a running task shows its work in its chat.
@@ -735,6 +944,7 @@ fn record(stats: &Mutex<TaskStats>, event: ProgressEvent) {
                 + usage.output_tokens
                 + usage.cache_read_tokens
                 + usage.cache_write_tokens;
+            stats.usage = usage;
         }
         ProgressEvent::Text { .. } | ProgressEvent::ToolFinished { .. } => {}
     }

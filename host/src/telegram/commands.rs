@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::api::BotCommand;
 use super::view::Verbosity;
+use crate::model::Usage;
 
 /// The command menu, as registered with `setMyCommands`.
 pub const MENU: &[BotCommand] = &[
@@ -28,6 +29,18 @@ pub const MENU: &[BotCommand] = &[
         description: "Stop the running task",
     },
     BotCommand {
+        command: "diff",
+        description: "What changed in your workspace (git diff), with the whole diff as a file",
+    },
+    BotCommand {
+        command: "get",
+        description: "Send a file from your workspace: /get PATH",
+    },
+    BotCommand {
+        command: "usage",
+        description: "Tokens and estimated cost of your last task and all of them",
+    },
+    BotCommand {
         command: "verbose",
         description: "How much of the work to show: off, steps or full",
     },
@@ -48,6 +61,12 @@ pub enum Command {
     Cancel,
     /// `/verbose [off|steps|full]`.
     Verbose,
+    /// `/usage`.
+    Usage,
+    /// `/get PATH`.
+    Get,
+    /// `/diff`.
+    Diff,
 }
 
 impl Command {
@@ -60,6 +79,9 @@ impl Command {
             "status" => Self::Status,
             "cancel" | "stop" => Self::Cancel,
             "verbose" => Self::Verbose,
+            "usage" => Self::Usage,
+            "get" => Self::Get,
+            "diff" => Self::Diff,
             _ => return None,
         })
     }
@@ -73,6 +95,9 @@ impl Command {
             Self::Status => "/status",
             Self::Cancel => "/cancel",
             Self::Verbose => "/verbose",
+            Self::Usage => "/usage",
+            Self::Get => "/get",
+            Self::Diff => "/diff",
         }
     }
 }
@@ -113,6 +138,17 @@ pub fn stranger(user_id: i64) -> String {
 /// A prompt while a task runs.
 pub const BUSY: &str = "Still working on your last request — /cancel to stop it, /status to see \
                         what it is doing.";
+/// A file sent while a task runs.
+pub const BUSY_FILE_KEPT: &str = "Still working on your last request. I saved your file; it \
+                                  goes with your next message.";
+/// `/get` without a path.
+pub const GET_USAGE: &str = "Send /get PATH to get a file of your workspace, e.g. /get src/main.rs";
+
+/// A file sent without a caption: saved, and what now?
+pub fn what_to_do_with(name: &str, relative: &str) -> String {
+    format!("Got {name} (saved as {relative}). What should I do with it?")
+}
+
 /// `/cancel` with a task running.
 pub const CANCELLING: &str = "Stopping the task…";
 /// `/cancel` or `/status` with nothing running.
@@ -157,6 +193,8 @@ pub struct TaskStats {
     pub last_tool: Option<String>,
     /// Tokens read and written by the model so far.
     pub tokens: u64,
+    /// The same by kind.
+    pub usage: Usage,
 }
 
 /// A duration as a user reads it: `42 s`, `3 min 5 s`.
@@ -212,6 +250,7 @@ mod tests {
             tool_calls: 5,
             last_tool: Some("Bash".into()),
             tokens: 12345,
+            usage: Usage::default(),
         };
         assert_eq!(
             status("7", Duration::from_secs(65), &stats),

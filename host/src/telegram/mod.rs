@@ -13,6 +13,7 @@ pub mod bot;
 pub mod buttons;
 pub mod commands;
 pub mod draft;
+pub mod files_out;
 pub mod outbox;
 pub mod poll;
 pub mod progress;
@@ -20,6 +21,8 @@ pub mod render;
 pub mod steps;
 pub mod store;
 pub mod update;
+pub mod uploads;
+pub mod usage;
 pub mod view;
 
 pub use api::BotApi;

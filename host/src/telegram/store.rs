@@ -5,6 +5,9 @@
 //! - `strangers.json`: the day each stranger was last refused, so each gets at most one
 //!   refusal a day;
 //! - `verbosity.json`: each user's `/verbose` level (users not in it see `steps`);
+//! - `usage.json`: each user's tokens and estimated cost, last task and total (`/usage`);
+//! - `uploads.json`: files each user sent that wait for their next prompt;
+//! - `offered.json`: the files the latest answers offered with buttons;
 //! - `offset`: the next `getUpdates` offset of the long-polling mode;
 //! - `answers/<chat>-<task>.json`: each final answer from before it is sent until
 //!   Telegram accepted all of it (at-least-once delivery; see [`PendingAnswer`]).
@@ -20,11 +23,15 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::uploads::Upload;
+use super::usage::{TaskUsage, UserUsage};
 use super::view::Verbosity;
 use crate::shared::{unix_seconds, write_atomically};
 
 /// How many recent update ids are remembered.
 const SEEN_KEPT: usize = 2048;
+/// How many answers' offered files are remembered (older buttons stop working).
+const OFFERS_KEPT: usize = 256;
 /// How many strangers are remembered (the oldest refusals are forgotten first).
 const STRANGERS_KEPT: usize = 4096;
 
@@ -41,6 +48,9 @@ pub struct PendingAnswer {
     pub text: String,
     /// How many of its messages Telegram has accepted (a resend starts after them).
     pub messages_sent: usize,
+    /// Buttons under its last message (the files its task made, to fetch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyboard: Option<serde_json::Value>,
 }
 
 /// The bot's memory in one directory.
@@ -50,6 +60,12 @@ pub struct Store {
     strangers: Mutex<BTreeMap<i64, u64>>,
     /// `/verbose` levels by user id, as their names.
     verbosity: Mutex<BTreeMap<i64, String>>,
+    /// What each user's tasks used.
+    usage: Mutex<BTreeMap<i64, UserUsage>>,
+    /// Uploads waiting for each user's next prompt.
+    uploads: Mutex<BTreeMap<i64, Vec<Upload>>>,
+    /// Files offered under answers, by `<owner>:<task>`, oldest first.
+    offered: Mutex<VecDeque<(String, Vec<String>)>>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -70,6 +86,9 @@ impl Store {
             seen: Mutex::new(read_json(&dir.join("seen.json")).unwrap_or_default()),
             strangers: Mutex::new(read_json(&dir.join("strangers.json")).unwrap_or_default()),
             verbosity: Mutex::new(read_json(&dir.join("verbosity.json")).unwrap_or_default()),
+            usage: Mutex::new(read_json(&dir.join("usage.json")).unwrap_or_default()),
+            uploads: Mutex::new(read_json(&dir.join("uploads.json")).unwrap_or_default()),
+            offered: Mutex::new(read_json(&dir.join("offered.json")).unwrap_or_default()),
             dir: dir.to_path_buf(),
         })
     }
@@ -126,6 +145,55 @@ impl Store {
             levels.insert(user_id, verbosity.name().to_string());
         }
         self.write("verbosity.json", &*levels);
+    }
+
+    /// What `user_id`'s tasks used.
+    pub fn usage(&self, user_id: i64) -> UserUsage {
+        lock(&self.usage).get(&user_id).cloned().unwrap_or_default()
+    }
+
+    /// Counts a finished task of `user_id`.
+    pub fn record_usage(&self, user_id: i64, task: TaskUsage) {
+        let mut usage = lock(&self.usage);
+        usage.entry(user_id).or_default().add(task);
+        self.write("usage.json", &*usage);
+    }
+
+    /// Keeps `upload` for `user_id`'s next prompt.
+    pub fn add_upload(&self, user_id: i64, upload: Upload) {
+        let mut uploads = lock(&self.uploads);
+        uploads.entry(user_id).or_default().push(upload);
+        self.write("uploads.json", &*uploads);
+    }
+
+    /// The uploads waiting for `user_id`'s prompt, handed over (and forgotten here).
+    pub fn take_uploads(&self, user_id: i64) -> Vec<Upload> {
+        let mut uploads = lock(&self.uploads);
+        let taken = uploads.remove(&user_id).unwrap_or_default();
+        if !taken.is_empty() {
+            self.write("uploads.json", &*uploads);
+        }
+        taken
+    }
+
+    /// Remembers the `files` offered under task `task_id`'s answer to `owner`.
+    pub fn offer_files(&self, owner: i64, task_id: &str, files: Vec<String>) {
+        let mut offered = lock(&self.offered);
+        offered.push_back((format!("{owner}:{task_id}"), files));
+        while offered.len() > OFFERS_KEPT {
+            offered.pop_front();
+        }
+        self.write("offered.json", &*offered);
+    }
+
+    /// File `index` of those offered under task `task_id`'s answer to `owner`.
+    pub fn offered_file(&self, owner: i64, task_id: &str, index: usize) -> Option<String> {
+        let key = format!("{owner}:{task_id}");
+        lock(&self.offered)
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, files)| files.get(index).cloned())
     }
 
     /// The saved `getUpdates` offset (0 when none).
@@ -270,6 +338,49 @@ mod tests {
             Store::open(dir.path()).unwrap().verbosity(6),
             Verbosity::Steps
         );
+    }
+
+    #[test]
+    fn usage_adds_up_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let task = |id: &str, input| TaskUsage {
+            task_id: id.into(),
+            model_id: "m".into(),
+            tokens: super::super::usage::Tokens {
+                input,
+                ..Default::default()
+            },
+            cost_usd: Some(0.5),
+        };
+        store.record_usage(5, task("1", 10));
+        let store = Store::open(dir.path()).unwrap();
+        store.record_usage(5, task("2", 32));
+        let usage = store.usage(5);
+        assert_eq!((usage.tasks, usage.tokens.input, usage.cost_usd), (2, 42, 1.0));
+        assert_eq!(usage.last.unwrap().task_id, "2");
+        assert_eq!(store.usage(6), UserUsage::default());
+    }
+
+    #[test]
+    fn uploads_wait_across_a_reopen_and_offers_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let upload = Upload {
+            name: "a.log".into(),
+            relative: ".agent-host/uploads/a.log".into(),
+            bytes: 3,
+            image: None,
+        };
+        store.add_upload(5, upload.clone());
+        store.offer_files(5, "9", vec!["src/new.rs".into()]);
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.take_uploads(6).is_empty());
+        assert_eq!(store.take_uploads(5), [upload]);
+        assert!(store.take_uploads(5).is_empty(), "handed over once");
+        assert_eq!(store.offered_file(5, "9", 0).as_deref(), Some("src/new.rs"));
+        assert_eq!(store.offered_file(5, "9", 1), None);
+        assert_eq!(store.offered_file(6, "9", 0), None, "only to its owner");
     }
 
     #[test]

@@ -24,11 +24,38 @@ pub struct UserMessage {
     pub chat_kind: ChatKind,
     /// The sender's user id.
     pub from: i64,
-    /// The text, or the caption of a media message.
+    /// The text, or the caption of a media message (may be empty with an attachment).
     pub text: String,
     /// The sender of the message this one replies to, if any.
     pub reply_to_user: Option<i64>,
+    /// A document or photo sent with it.
+    pub attachment: Option<Attachment>,
 }
+
+/// A file a user sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// A document, or a photo (which also goes to the model as an image).
+    pub kind: AttachmentKind,
+    /// What `getFile` takes.
+    pub file_id: String,
+    /// The name it was sent under (photos have none).
+    pub file_name: Option<String>,
+    /// Its size, when Telegram says.
+    pub file_size: Option<u64>,
+}
+
+/// What kind of file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentKind {
+    /// Any file sent as a file.
+    Document,
+    /// A photo (Telegram sends it as a JPEG in several sizes).
+    Photo,
+}
+
+/// The largest file a bot may download (Telegram's limit for `getFile`).
+pub const MAX_DOWNLOAD_BYTES: u64 = 20 * 1024 * 1024;
 
 /// A press on an inline button.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,8 +135,11 @@ fn read_message(message: &Value) -> Incoming {
         .and_then(Value::as_str)
         .map(str::trim)
         .unwrap_or_default();
-    if text.is_empty() {
-        return Incoming::Ignored("a message without text (a sticker, a photo, ...)".into());
+    let attachment = read_attachment(message);
+    if text.is_empty() && attachment.is_none() {
+        return Incoming::Ignored(
+            "a message without text, document or photo (a sticker, a voice note, ...)".into(),
+        );
     }
     let chat_kind = match message.pointer("/chat/type").and_then(Value::as_str) {
         Some("private") => ChatKind::Private,
@@ -124,6 +154,40 @@ fn read_message(message: &Value) -> Incoming {
         reply_to_user: message
             .pointer("/reply_to_message/from/id")
             .and_then(Value::as_i64),
+        attachment,
+    })
+}
+
+/// The document, or the largest size of the photo that a bot may download (a size
+/// Telegram does not state is taken to fit: the download checks again).
+fn read_attachment(message: &Value) -> Option<Attachment> {
+    let size = |file: &Value| file.get("file_size").and_then(Value::as_u64);
+    if let Some(document) = message.get("document") {
+        return Some(Attachment {
+            kind: AttachmentKind::Document,
+            file_id: document.get("file_id")?.as_str()?.to_string(),
+            file_name: document
+                .get("file_name")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            file_size: size(document),
+        });
+    }
+    let sizes = message.get("photo")?.as_array()?;
+    let area = |photo: &Value| {
+        let side = |key| photo.get(key).and_then(Value::as_u64).unwrap_or(0);
+        side("width") * side("height")
+    };
+    let fitting = sizes
+        .iter()
+        .filter(|photo| size(photo).is_none_or(|bytes| bytes <= MAX_DOWNLOAD_BYTES))
+        .max_by_key(|photo| area(photo))
+        .or_else(|| sizes.iter().min_by_key(|photo| area(photo)))?;
+    Some(Attachment {
+        kind: AttachmentKind::Photo,
+        file_id: fitting.get("file_id")?.as_str()?.to_string(),
+        file_name: None,
+        file_size: size(fitting),
     })
 }
 
@@ -197,6 +261,7 @@ mod tests {
                 from: 42,
                 text: "fix the build".into(),
                 reply_to_user: None,
+                attachment: None,
             })
         );
     }
@@ -220,6 +285,42 @@ mod tests {
             );
         }
         assert_eq!(update_id(&json!({"update_id": "7"})), None);
+    }
+
+    #[test]
+    fn documents_and_the_largest_fitting_photo_are_read_with_their_caption() {
+        let document = json!({"update_id": 4, "message": {"message_id": 11,
+            "from": {"id": 42}, "chat": {"id": 42, "type": "private"},
+            "document": {"file_id": "doc1", "file_name": "build.log", "file_size": 1234}}});
+        let Incoming::Message(message) = read(&document) else {
+            panic!("not read")
+        };
+        assert_eq!(message.text, "");
+        assert_eq!(
+            message.attachment,
+            Some(Attachment {
+                kind: AttachmentKind::Document,
+                file_id: "doc1".into(),
+                file_name: Some("build.log".into()),
+                file_size: Some(1234),
+            })
+        );
+        let photo = json!({"update_id": 5, "message": {"message_id": 12,
+            "from": {"id": 42}, "chat": {"id": 42, "type": "private"}, "caption": "why red?",
+            "photo": [
+                {"file_id": "small", "width": 90, "height": 60, "file_size": 900},
+                {"file_id": "big", "width": 1280, "height": 853, "file_size": 90_000},
+                {"file_id": "huge", "width": 9000, "height": 6000, "file_size": 30_000_000}
+            ]}});
+        let Incoming::Message(message) = read(&photo) else {
+            panic!("not read")
+        };
+        assert_eq!(message.text, "why red?");
+        let attachment = message.attachment.unwrap();
+        assert_eq!((attachment.kind, attachment.file_id.as_str()), (AttachmentKind::Photo, "big"));
+        let no_id = json!({"update_id": 6, "message": {"message_id": 13,
+            "from": {"id": 42}, "chat": {"id": 42, "type": "private"}, "document": {}}});
+        assert!(matches!(read(&no_id), Incoming::Ignored(_)));
     }
 
     #[test]

@@ -56,6 +56,9 @@ struct Prepared {
     messages: Vec<SdkMessage>,
 }
 
+/// The Bedrock model used when none is configured (a cross-region inference profile).
+pub const DEFAULT_MODEL_ID: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+
 /// How the client talks to Bedrock.
 #[derive(Debug, Clone)]
 pub struct ModelSettings {
