@@ -500,28 +500,29 @@ impl Drop for AbortOnDrop {
 /// The job's images, each path made canonical (what the model client checks it against
 /// when it reads the file). The host reads them outside the tools' sandbox, so a reference
 /// outside the workspace (a front end's mistake) is dropped with a warning rather than
-/// read. One that cannot be resolved (the file is already gone) is kept as it is: the
-/// model is told it is no longer available.
+/// read; so is one whose path is not UTF-8, which the history (JSON) could not store. One
+/// that cannot be resolved (the file is already gone) is kept as it is: the model is told
+/// it is no longer available.
 fn workspace_images(job: &Job) -> Vec<ImageRef> {
+    let inside = |path: &std::path::Path| {
+        path.starts_with(&job.workspace)
+            && path.to_str().is_some()
+            && !path
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+    };
     job.images
         .iter()
-        .filter_map(|image| match std::fs::canonicalize(&image.path) {
-            Ok(path) if path.starts_with(&job.workspace) => Some(ImageRef {
+        .filter_map(|image| {
+            let path = std::fs::canonicalize(&image.path).unwrap_or_else(|_| image.path.clone());
+            if !inside(&path) {
+                tracing::warn!(task = %job.task_id, path = %path.display(), "image left out: not a UTF-8 path inside the workspace");
+                return None;
+            }
+            Some(ImageRef {
                 path,
                 ..image.clone()
-            }),
-            Ok(path) => {
-                tracing::warn!(task = %job.task_id, path = %path.display(), "image outside the workspace left out");
-                None
-            }
-            Err(_) => {
-                let inside = image.path.starts_with(&job.workspace)
-                    && !image
-                        .path
-                        .components()
-                        .any(|c| c == std::path::Component::ParentDir);
-                inside.then(|| image.clone())
-            }
+            })
         })
         .collect()
 }
