@@ -383,3 +383,25 @@ pub fn bedrock_model(
     settings.streaming = streaming;
     agent_host::model::BedrockModel::new(&config, settings)
 }
+
+/// A photo-like JPEG of `width` × `height` pixels (gradients with some grain), as a phone
+/// would upload it.
+pub fn photo_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let mut grain = 0x9e37_79b9_u32;
+    let picture = image::RgbImage::from_fn(width, height, |x, y| {
+        grain ^= grain << 13;
+        grain ^= grain >> 17;
+        grain ^= grain << 5;
+        let noise = (grain % 16) as u8;
+        image::Rgb([
+            (x * 255 / width) as u8 ^ noise,
+            (y * 255 / height) as u8,
+            ((x + y) % 256) as u8 ^ noise,
+        ])
+    });
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    picture
+        .write_to(&mut bytes, image::ImageFormat::Jpeg)
+        .unwrap();
+    bytes.into_inner()
+}

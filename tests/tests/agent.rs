@@ -1168,28 +1168,6 @@ async fn plugin_state_set_in_a_turn_is_on_disk_when_the_turns_calls_end() {
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "two\n");
 }
 
-/// A photo-like JPEG of `width` × `height` pixels (gradients with some grain), as a phone
-/// would upload it.
-fn photo(width: u32, height: u32) -> Vec<u8> {
-    let mut grain = 0x9e37_79b9_u32;
-    let picture = image::RgbImage::from_fn(width, height, |x, y| {
-        grain ^= grain << 13;
-        grain ^= grain >> 17;
-        grain ^= grain << 5;
-        let noise = (grain % 16) as u8;
-        image::Rgb([
-            (x * 255 / width) as u8 ^ noise,
-            (y * 255 / height) as u8,
-            ((x + y) % 256) as u8 ^ noise,
-        ])
-    });
-    let mut bytes = std::io::Cursor::new(Vec::new());
-    picture
-        .write_to(&mut bytes, image::ImageFormat::Jpeg)
-        .unwrap();
-    bytes.into_inner()
-}
-
 /// `upload` made to fit the model and saved under `workspace/uploads/` as the Telegram
 /// side does: the saved bytes and the reference a job carries.
 fn save_upload(workspace: &Path, name: &str, upload: &[u8]) -> (Vec<u8>, ImageRef) {
@@ -1215,7 +1193,11 @@ async fn a_picture_reaches_the_model_and_the_history_keeps_only_its_path() {
     let workspace = root.path().join("ws");
     std::fs::create_dir_all(&workspace).unwrap();
     let workspace = workspace.canonicalize().unwrap();
-    let (bytes, image) = save_upload(&workspace, "photo", &photo(2400, 1800));
+    let (bytes, image) = save_upload(
+        &workspace,
+        "photo",
+        &agent_host_tests::photo_jpeg(2400, 1800),
+    );
     assert!(
         image.width < 2400,
         "a phone photo is scaled to the model's size"
@@ -1306,7 +1288,7 @@ async fn a_picture_whose_file_is_gone_becomes_a_line_and_the_task_goes_on() {
     let workspace = root.path().join("ws");
     std::fs::create_dir_all(&workspace).unwrap();
     let workspace = workspace.canonicalize().unwrap();
-    let (_, image) = save_upload(&workspace, "photo", &photo(300, 200));
+    let (_, image) = save_upload(&workspace, "photo", &agent_host_tests::photo_jpeg(300, 200));
     std::fs::remove_file(&image.path).unwrap();
     let fake = FakeBedrock::start(vec![Step::Reply(Turn::text("I cannot see it."))]).await;
     let history: Arc<dyn HistoryStore> = Arc::new(FileHistory::new(root.path().join("history")));
@@ -1343,10 +1325,13 @@ async fn a_picture_outside_the_workspace_is_never_sent() {
     std::fs::create_dir_all(&workspace).unwrap();
     std::fs::create_dir_all(&elsewhere).unwrap();
     let workspace = workspace.canonicalize().unwrap();
-    let (secret, outside) =
-        save_upload(&elsewhere.canonicalize().unwrap(), "secret", &photo(64, 64));
+    let (secret, outside) = save_upload(
+        &elsewhere.canonicalize().unwrap(),
+        "secret",
+        &agent_host_tests::photo_jpeg(64, 64),
+    );
     // A link inside the workspace to the other file, as a tool could make it.
-    let (_, linked) = save_upload(&workspace, "mine", &photo(64, 64));
+    let (_, linked) = save_upload(&workspace, "mine", &agent_host_tests::photo_jpeg(64, 64));
     std::fs::remove_file(&linked.path).unwrap();
     std::os::unix::fs::symlink(&outside.path, &linked.path).unwrap();
     let fake = FakeBedrock::start(vec![Step::Reply(Turn::text("Nothing to see."))]).await;

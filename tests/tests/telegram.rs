@@ -1308,7 +1308,11 @@ async fn a_document_with_a_caption_is_saved_safely_and_named_in_the_prompt() {
     ])
     .await;
     let telegram = FakeTelegram::start(TOKEN).await;
-    telegram.add_file("log1", "documents/file_1.log", b"line 1\nline 2\nerror\n".to_vec());
+    telegram.add_file(
+        "log1",
+        "documents/file_1.log",
+        b"line 1\nline 2\nerror\n".to_vec(),
+    );
     let root = tempfile::tempdir().unwrap();
     let bot = agent_bot(&telegram, root.path(), &bedrock);
     let update = document_message("log1", "../../etc/passwd", 20, Some("why does it fail?"));
@@ -1336,7 +1340,9 @@ async fn a_document_with_a_caption_is_saved_safely_and_named_in_the_prompt() {
 #[tokio::test]
 async fn a_file_without_a_caption_waits_for_the_next_prompt_and_a_huge_one_is_refused() {
     let harness = Harness::start().await;
-    harness.fake.add_file("cfg", "documents/file_2.toml", b"[a]\nb = 1\n".to_vec());
+    harness
+        .fake
+        .add_file("cfg", "documents/file_2.toml", b"[a]\nb = 1\n".to_vec());
     let update = document_message("cfg", "settings.toml", 10, None);
     assert_eq!(harness.send(update).await, Handled::Receiving);
     harness.wait_for("sendMessage", ALICE, 1).await;
@@ -1347,21 +1353,31 @@ async fn a_file_without_a_caption_waits_for_the_next_prompt_and_a_huge_one_is_re
     // The next prompt gets it: the scripted runner echoes its prompt's lines.
     harness.runner.set_answer("end", "ok");
     assert!(matches!(
-        harness.send(message("answer end")).await,
+        harness.send(message("wait file\nanswer end")).await,
         Handled::Started(_)
     ));
     wait_for_draft_with(&harness.fake, ALICE, "settings.toml").await;
+    harness.runner.gate("file").open();
     harness.idle().await;
 
     let huge = document_message("nope", "dump.tar", 25 * 1024 * 1024, Some("unpack this"));
-    assert_eq!(harness.send(huge).await, Handled::Control("a file over the limit"));
+    assert_eq!(
+        harness.send(huge).await,
+        Handled::Control("a file over the limit")
+    );
     harness.wait_for("sendMessage", ALICE, 3).await;
     let refusal = harness.texts(ALICE).pop().unwrap();
     assert!(
         refusal.contains("25.0 MB") && refusal.contains("up to 20.0 MB"),
         "{refusal}"
     );
-    assert!(harness.fake.calls_to("getFile").iter().all(|c| c.params["file_id"] != "nope"));
+    assert!(
+        harness
+            .fake
+            .calls_to("getFile")
+            .iter()
+            .all(|c| c.params["file_id"] != "nope")
+    );
 }
 
 #[tokio::test]
@@ -1394,7 +1410,14 @@ async fn diff_shows_the_stat_and_sends_the_whole_diff() {
     let workspace = harness.users.workspace(&ALICE.to_string()).unwrap();
     let git = |args: &[&str]| {
         let status = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
             .args(args)
             .current_dir(&workspace)
             .status()
@@ -1410,7 +1433,10 @@ async fn diff_shows_the_stat_and_sends_the_whole_diff() {
     harness.send(message("/diff")).await;
     let messages = wait_for_messages(&harness.fake, ALICE, 2).await;
     assert!(messages[0].text.contains("lib.rs"), "{}", messages[0].text);
-    let diff = messages[1].document.as_ref().expect("the diff as a document");
+    let diff = messages[1]
+        .document
+        .as_ref()
+        .expect("the diff as a document");
     assert_eq!(diff.file_name, "workspace.diff");
     assert!(String::from_utf8_lossy(&diff.bytes).contains("+fn two() {}"));
 }
@@ -1429,7 +1455,10 @@ async fn the_answer_offers_the_files_the_task_made() {
     let answer = harness.wait_for("sendMessage", ALICE, 1).await;
     let button = &answer[0].params["reply_markup"]["inline_keyboard"][0][0];
     assert_eq!(button["text"], "📎 report.txt");
-    assert_eq!(button["callback_data"], json!(format!("get:{task}_0:{ALICE}")));
+    assert_eq!(
+        button["callback_data"],
+        json!(format!("get:{task}_0:{ALICE}"))
+    );
     let message_id = answer[0].result().unwrap()["message_id"].as_i64().unwrap();
     let press = numbered(FakeTelegram::callback_query(
         ALICE,
@@ -1442,4 +1471,75 @@ async fn the_answer_offers_the_files_the_task_made() {
     let document = messages[1].document.as_ref().expect("the file");
     assert_eq!(document.file_name, "report.txt");
     assert_eq!(document.bytes, b"all good");
+}
+
+#[tokio::test]
+async fn a_photo_reaches_the_model_as_an_image_made_to_fit_and_kept_by_reference() {
+    let bedrock = FakeBedrock::start(vec![Step::Reply(Turn::text("A gradient."))]).await;
+    let telegram = FakeTelegram::start(TOKEN).await;
+    let picture = agent_host_tests::photo_jpeg(2560, 1920);
+    telegram.add_file("ph1", "photos/file_3.jpg", picture.clone());
+    let root = tempfile::tempdir().unwrap();
+    let bot = agent_bot(&telegram, root.path(), &bedrock);
+    let mut update = FakeTelegram::private_message(ALICE, "");
+    let message = update["message"].as_object_mut().unwrap();
+    message.remove("text");
+    message.insert("caption".into(), json!("what is this?"));
+    message.insert(
+        "photo".into(),
+        json!([
+            {"file_id": "thumb", "file_unique_id": "t", "width": 90, "height": 68, "file_size": 900},
+            {"file_id": "ph1", "file_unique_id": "p", "width": 2560, "height": 1920,
+             "file_size": picture.len()}
+        ]),
+    );
+    assert_eq!(
+        bot.handle_update(numbered(update)).await,
+        Handled::Receiving
+    );
+    wait_for_messages(&telegram, ALICE, 1).await;
+    assert_eq!(telegram.messages(ALICE)[0].text, "A gradient.");
+
+    let request = &bedrock.requests()[0];
+    let images = request.images();
+    assert_eq!(images.len(), 1, "{}", request.body);
+    assert_eq!(images[0].format, "jpeg");
+    let sent = image::load_from_memory(&images[0].bytes).unwrap();
+    assert!(sent.width() <= 1568 && sent.height() <= 1568, "made to fit");
+    assert!(request.body.to_string().contains("what is this?"));
+    // The original is kept for the agent's tools; the history names the file, never the bytes.
+    let workspace = root.path().join("workspaces").join(ALICE.to_string());
+    let uploads: Vec<String> = std::fs::read_dir(workspace.join(".agent-host/uploads"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        uploads.len(),
+        2,
+        "the photo and the copy for the model: {uploads:?}"
+    );
+    let history = std::fs::read_to_string(
+        walk_files(&root.path().join("history"))
+            .into_iter()
+            .next()
+            .expect("a history file"),
+    )
+    .unwrap();
+    assert!(history.contains("for-model.jpg"), "{history}");
+    assert!(history.len() < images[0].bytes.len(), "no bytes inline");
+    bot.launcher().shutdown(WAIT).await;
+}
+
+/// Every file under `dir`.
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk_files(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }

@@ -24,9 +24,9 @@ use self::values::Values;
 use crate::agent::AgentSettings;
 use crate::exec::ExecSettings;
 use crate::model::ModelSettings;
+use crate::model::PriceTable;
 use crate::plugins::PluginSettings;
 use crate::server::ServerSettings;
-use crate::model::PriceTable;
 use crate::telegram::BotSettings;
 
 /// The default config file, read when present and no `--config` is given.

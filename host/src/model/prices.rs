@@ -161,12 +161,15 @@ mod tests {
             table.price("amazon.nova-pro-v1:0"),
             Some(price(0.8, 3.2, 0.0, 0.0))
         );
-        for bad in ["sonnet", "sonnet=1/2/3", "=1/2/3/4", "x=1/2/three/4", "x=1/-2/3/4"] {
+        for bad in [
+            "sonnet",
+            "sonnet=1/2/3",
+            "=1/2/3/4",
+            "x=1/2/three/4",
+            "x=1/-2/3/4",
+        ] {
             let error = PriceTable::with_overrides(&[bad.into()]).unwrap_err();
-            assert!(
-                error.contains(bad) && error.contains("PATTERN="),
-                "{error}"
-            );
+            assert!(error.contains(bad) && error.contains("PATTERN="), "{error}");
         }
     }
 }

@@ -390,8 +390,7 @@ impl BotApi {
         };
         let Some(path) = &file.file_path else {
             return Err(refused(
-                "Telegram offers no download of this file (bots may download at most 20 MB)"
-                    .into(),
+                "Telegram offers no download of this file (bots may download at most 20 MB)".into(),
             ));
         };
         let network = |error: reqwest::Error| ApiError::Network {

@@ -475,7 +475,10 @@ impl Bot {
             if let Err(sentence) = sent {
                 let text = Text::plain(chat_id, sentence);
                 if let Err(error) = bot.outbox.post(chat_id, Post::Message(text)).await {
-                    tracing::warn!(chat = chat_id, "cannot say why a file was not sent: {error}");
+                    tracing::warn!(
+                        chat = chat_id,
+                        "cannot say why a file was not sent: {error}"
+                    );
                 }
             }
         });

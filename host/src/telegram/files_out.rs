@@ -45,7 +45,9 @@ pub async fn send_workspace_file(
     .map_err(|error| format!("I could not read the file: {error}"))?;
     let (name, relative, bytes) = read?;
     if bytes.is_empty() {
-        return Err(format!("{relative} is empty; Telegram does not take empty files."));
+        return Err(format!(
+            "{relative} is empty; Telegram does not take empty files."
+        ));
     }
     outbox.chat_action(chat_id, "upload_document").await;
     let post = Post::Document {
@@ -75,8 +77,11 @@ pub async fn send_diff(
         .map_err(|error| format!("The diff could not be made: {error}"))?
         .map_err(|error| error.to_string())?;
     if diff.stat.trim().is_empty() && diff.patch.trim().is_empty() {
-        let text = Text::plain(chat_id, "No changes: the workspace matches its last commit.")
-            .replying_to(reply_to);
+        let text = Text::plain(
+            chat_id,
+            "No changes: the workspace matches its last commit.",
+        )
+        .replying_to(reply_to);
         return outbox
             .post(chat_id, Post::Message(text))
             .await
@@ -87,8 +92,8 @@ pub async fn send_diff(
     if stat.len() < diff.stat.trim_end().len() {
         stat.push_str("\n…");
     }
-    let text = Text::html(chat_id, format!("<pre>{}</pre>", render::escape(&stat)))
-        .replying_to(reply_to);
+    let text =
+        Text::html(chat_id, format!("<pre>{}</pre>", render::escape(&stat))).replying_to(reply_to);
     outbox
         .post(chat_id, Post::Message(text))
         .await

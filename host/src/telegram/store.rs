@@ -357,7 +357,10 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         store.record_usage(5, task("2", 32));
         let usage = store.usage(5);
-        assert_eq!((usage.tasks, usage.tokens.input, usage.cost_usd), (2, 42, 1.0));
+        assert_eq!(
+            (usage.tasks, usage.tokens.input, usage.cost_usd),
+            (2, 42, 1.0)
+        );
         assert_eq!(usage.last.unwrap().task_id, "2");
         assert_eq!(store.usage(6), UserUsage::default());
     }
@@ -393,6 +396,7 @@ mod tests {
             reply_to: Some(9),
             text: "the answer".into(),
             messages_sent: 0,
+            keyboard: None,
         };
         store.save_answer(&answer);
         answer.messages_sent = 1;

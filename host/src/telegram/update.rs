@@ -306,18 +306,21 @@ mod tests {
             })
         );
         let photo = json!({"update_id": 5, "message": {"message_id": 12,
-            "from": {"id": 42}, "chat": {"id": 42, "type": "private"}, "caption": "why red?",
-            "photo": [
-                {"file_id": "small", "width": 90, "height": 60, "file_size": 900},
-                {"file_id": "big", "width": 1280, "height": 853, "file_size": 90_000},
-                {"file_id": "huge", "width": 9000, "height": 6000, "file_size": 30_000_000}
-            ]}});
+        "from": {"id": 42}, "chat": {"id": 42, "type": "private"}, "caption": "why red?",
+        "photo": [
+            {"file_id": "small", "width": 90, "height": 60, "file_size": 900},
+            {"file_id": "big", "width": 1280, "height": 853, "file_size": 90_000},
+            {"file_id": "huge", "width": 9000, "height": 6000, "file_size": 30_000_000}
+        ]}});
         let Incoming::Message(message) = read(&photo) else {
             panic!("not read")
         };
         assert_eq!(message.text, "why red?");
         let attachment = message.attachment.unwrap();
-        assert_eq!((attachment.kind, attachment.file_id.as_str()), (AttachmentKind::Photo, "big"));
+        assert_eq!(
+            (attachment.kind, attachment.file_id.as_str()),
+            (AttachmentKind::Photo, "big")
+        );
         let no_id = json!({"update_id": 6, "message": {"message_id": 13,
             "from": {"id": 42}, "chat": {"id": 42, "type": "private"}, "document": {}}});
         assert!(matches!(read(&no_id), Incoming::Ignored(_)));

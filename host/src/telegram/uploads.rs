@@ -95,7 +95,12 @@ pub async fn receive(
 
 /// Saves the bytes (and for a photo, a copy the model can take when the photo itself
 /// cannot be sent as it is).
-fn save(workspace: &Path, name: &str, bytes: &[u8], kind: AttachmentKind) -> Result<Upload, String> {
+fn save(
+    workspace: &Path,
+    name: &str,
+    bytes: &[u8],
+    kind: AttachmentKind,
+) -> Result<Upload, String> {
     let saved = save_upload(workspace, name, bytes).map_err(|error| {
         tracing::warn!("cannot save an upload: {error}");
         format!("I could not save {name} in your workspace: {error}")
@@ -166,11 +171,13 @@ mod tests {
             image: None,
         };
         assert_eq!(
-            prompt_with(&[log.clone()], "why does it fail?"),
+            prompt_with(&[log], "why does it fail?"),
             "[The user sent a file, saved in the workspace as .agent-host/uploads/build.log \
              (2.0 KB).]\n\nwhy does it fail?"
         );
         assert_eq!(prompt_with(&[], "hi"), "hi");
-        assert!(too_large(25 * 1024 * 1024).contains("25.0 MB") && too_large(1).contains("20.0 MB"));
+        assert!(
+            too_large(25 * 1024 * 1024).contains("25.0 MB") && too_large(1).contains("20.0 MB")
+        );
     }
 }

@@ -119,7 +119,11 @@ pub fn usage_text(usage: &UserUsage, model_id: &str, price: Option<Price>) -> St
             " {} earlier task{} without a price {} not in the total.",
             usage.unpriced_tasks,
             if usage.unpriced_tasks == 1 { "" } else { "s" },
-            if usage.unpriced_tasks == 1 { "is" } else { "are" },
+            if usage.unpriced_tasks == 1 {
+                "is"
+            } else {
+                "are"
+            },
         ));
     }
     text
@@ -150,7 +154,7 @@ fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -179,7 +183,10 @@ mod tests {
         let price = PriceTable::default().price(model);
         let mut user = UserUsage::default();
         assert!(usage_text(&user, model, price).starts_with("No task"));
-        for (task, used) in [("1", usage(1000, 200, 0, 5000)), ("2", usage(300, 100, 5000, 0))] {
+        for (task, used) in [
+            ("1", usage(1000, 200, 0, 5000)),
+            ("2", usage(300, 100, 5000, 0)),
+        ] {
             user.add(TaskUsage {
                 task_id: task.into(),
                 model_id: model.into(),
