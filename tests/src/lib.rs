@@ -405,3 +405,25 @@ pub fn photo_jpeg(width: u32, height: u32) -> Vec<u8> {
         .unwrap();
     bytes.into_inner()
 }
+
+/// The command runner with the default settings, shared by a test binary's tests.
+pub fn command_runner() -> &'static agent_host::exec::CommandRunner {
+    static RUNNER: OnceLock<agent_host::exec::CommandRunner> = OnceLock::new();
+    RUNNER.get_or_init(|| {
+        agent_host::exec::CommandRunner::new(agent_host::exec::ExecSettings::default())
+    })
+}
+
+/// Whether every required promise about commands holds here; otherwise says so with
+/// [`skip`] (a failure under CI).
+pub fn commands_confined() -> bool {
+    match command_runner().refusal() {
+        None => true,
+        Some(missing) => {
+            skip(&format!(
+                "commands are not confined on this host: {missing}"
+            ));
+            false
+        }
+    }
+}

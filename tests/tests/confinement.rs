@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use agent_host::exec::{
@@ -18,21 +17,11 @@ use agent_host::exec::{
 const MARKER: &str = "MARKER-confinement-5d1c0e";
 
 fn runner() -> &'static CommandRunner {
-    static RUNNER: OnceLock<CommandRunner> = OnceLock::new();
-    RUNNER.get_or_init(|| CommandRunner::new(ExecSettings::default()))
+    agent_host_tests::command_runner()
 }
 
-/// Whether every required promise holds here; otherwise says so (a failure under CI).
 fn confined() -> bool {
-    match runner().refusal() {
-        None => true,
-        Some(missing) => {
-            agent_host_tests::skip(&format!(
-                "commands are not confined on this host: {missing}"
-            ));
-            false
-        }
-    }
+    agent_host_tests::commands_confined()
 }
 
 fn workspace() -> (tempfile::TempDir, PathBuf) {

@@ -7,7 +7,6 @@
 use std::io::Read as _;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use agent_host::exec::{CommandRequest, CommandRunner, Confinement, ExecSettings};
@@ -371,21 +370,11 @@ fn a_file_over_the_limit_is_refused_naming_the_limit() {
 // ------------------------------------------------------------------------------- diff
 
 fn runner() -> &'static CommandRunner {
-    static RUNNER: OnceLock<CommandRunner> = OnceLock::new();
-    RUNNER.get_or_init(|| CommandRunner::new(ExecSettings::default()))
+    agent_host_tests::command_runner()
 }
 
-/// Whether commands run confined here; otherwise says so (a failure under CI).
 fn confined() -> bool {
-    match runner().refusal() {
-        None => true,
-        Some(missing) => {
-            agent_host_tests::skip(&format!(
-                "commands are not confined on this host: {missing}"
-            ));
-            false
-        }
-    }
+    agent_host_tests::commands_confined()
 }
 
 /// Runs git in the test process, on a repository whose config is still harmless.
