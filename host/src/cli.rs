@@ -109,6 +109,45 @@ enum TelegramCommand {
     /// once per bot when deploying behind the relay (`serve` never calls Telegram at
     /// start).
     SetCommands,
+    /// Points the bot's webhook at the relay: `setWebhook` with the secret token and the
+    /// update kinds the bot handles, then the command menu (`setMyCommands`). Give the
+    /// secret as a Secrets Manager id (the CDK app makes one) or, for a test bot, itself.
+    SetWebhook {
+        /// The relay's HTTPS URL (the CDK app prints it).
+        #[arg(long)]
+        url: String,
+        /// Secrets Manager id or ARN of the webhook secret (read with the standard AWS
+        /// configuration).
+        #[arg(
+            long,
+            value_name = "ID",
+            conflicts_with = "secret",
+            required_unless_present = "secret"
+        )]
+        secret_id: Option<String>,
+        /// The webhook secret itself (1-256 of A-Z a-z 0-9 _ -). Prefer --secret-id: a
+        /// value on the command line shows in the process list and the shell's history.
+        #[arg(long, value_name = "SECRET")]
+        secret: Option<String>,
+        /// Drop the updates Telegram holds for the bot instead of delivering them.
+        #[arg(long)]
+        drop_pending_updates: bool,
+    },
+    /// Shows Telegram's view of the webhook: its URL, the updates waiting, the last
+    /// delivery error and when it happened.
+    WebhookInfo,
+    /// Removes the webhook, so `agent-host telegram` can poll again.
+    DeleteWebhook {
+        /// Drop the updates Telegram holds for the bot instead of delivering them.
+        #[arg(long)]
+        drop_pending_updates: bool,
+    },
+    /// Prints the AgentCore runtime session id the relay sends a Telegram user's updates
+    /// to (e.g. for `InvokeAgentRuntimeCommand` into that user's session).
+    SessionId {
+        /// The user's numeric Telegram id.
+        user: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +206,34 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Telegram {
             command: Some(TelegramCommand::SetCommands),
         } => start::telegram_set_commands(config),
+        Command::Telegram {
+            command:
+                Some(TelegramCommand::SetWebhook {
+                    url,
+                    secret_id,
+                    secret,
+                    drop_pending_updates,
+                }),
+        } => {
+            let secret = match (secret_id, secret) {
+                (Some(id), _) => start::WebhookSecret::SecretsManager(id),
+                (None, Some(value)) => start::WebhookSecret::Given(value),
+                (None, None) => unreachable!("clap requires --secret-id or --secret"),
+            };
+            start::telegram_set_webhook(config, &url, secret, drop_pending_updates)
+        }
+        Command::Telegram {
+            command: Some(TelegramCommand::WebhookInfo),
+        } => start::telegram_webhook_info(config),
+        Command::Telegram {
+            command:
+                Some(TelegramCommand::DeleteWebhook {
+                    drop_pending_updates,
+                }),
+        } => start::telegram_delete_webhook(config, drop_pending_updates),
+        Command::Telegram {
+            command: Some(TelegramCommand::SessionId { user }),
+        } => start::telegram_session_id(config, user),
         Command::Tools(ToolsCommand::List { json }) => tools_list(&config, json),
         Command::Tools(ToolsCommand::Call {
             tool,

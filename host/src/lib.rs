@@ -10,7 +10,8 @@
 //!   long polling, go on to the [`telegram`] dispatcher. It claims the user's slot and
 //!   hands the [`agent`] a [`agent::Job`];
 //! - the agent loads the user's conversation ([`session`]), asks the [`model`], and runs
-//!   the tool calls through the policies of the [`plugins`];
+//!   the tool calls through the policies of the [`plugins`]; [`secrets`] reads what the
+//!   operator keeps in Secrets Manager;
 //! - plugins run in their sandbox; the commands they start run confined by [`exec`];
 //! - [`shared`] holds the few helpers every layer uses.
 //!
@@ -24,6 +25,7 @@ pub mod logging;
 pub mod model;
 pub mod plugins;
 pub mod run;
+pub mod secrets;
 pub mod server;
 pub mod session;
 pub mod shared;

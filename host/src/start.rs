@@ -164,6 +164,92 @@ pub fn telegram_set_commands(config: Config) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Where `telegram set-webhook` takes the webhook secret from.
+pub enum WebhookSecret {
+    /// A Secrets Manager id or ARN.
+    SecretsManager(String),
+    /// The value itself.
+    Given(String),
+}
+
+/// `agent-host telegram set-webhook`: the webhook for the relay, then the command menu.
+/// The URL and the secret are checked before Telegram is called; the secret is never
+/// printed.
+pub fn telegram_set_webhook(
+    config: Config,
+    url: &str,
+    secret: WebhookSecret,
+    drop_pending_updates: bool,
+) -> anyhow::Result<ExitCode> {
+    use crate::telegram::{ALLOWED_UPDATES, commands::MENU, webhook};
+    webhook::check_url(url).map_err(anyhow::Error::msg)?;
+    let api = telegram_api(&config)?;
+    async_runtime()?.block_on(async move {
+        let secret = match secret {
+            WebhookSecret::Given(value) => value.trim().to_string(),
+            WebhookSecret::SecretsManager(id) => {
+                crate::secrets::SecretReader::from_env()
+                    .await
+                    .read(&id)
+                    .await?
+            }
+        };
+        anyhow::ensure!(webhook::is_valid_secret_token(&secret), webhook::BAD_SECRET);
+        api.set_webhook(url, &secret, ALLOWED_UPDATES, drop_pending_updates)
+            .await
+            .context("Telegram refused the webhook")?;
+        println!(
+            "webhook set: {url} (updates: {}; each delivery carries the secret token)",
+            ALLOWED_UPDATES.join(", ")
+        );
+        api.set_my_commands(MENU)
+            .await
+            .context("the webhook is set, but the command menu could not be registered")?;
+        println!("registered {} commands", MENU.len());
+        println!("check deliveries with `agent-host telegram webhook-info`");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `agent-host telegram webhook-info`: Telegram's view of the webhook.
+pub fn telegram_webhook_info(config: Config) -> anyhow::Result<ExitCode> {
+    let api = telegram_api(&config)?;
+    async_runtime()?.block_on(async move {
+        let info = api
+            .webhook_info()
+            .await
+            .context("cannot read the webhook's state")?;
+        let now = crate::shared::unix_seconds();
+        println!("{}", crate::telegram::webhook::describe(&info, now));
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `agent-host telegram delete-webhook`.
+pub fn telegram_delete_webhook(
+    config: Config,
+    drop_pending_updates: bool,
+) -> anyhow::Result<ExitCode> {
+    let api = telegram_api(&config)?;
+    async_runtime()?.block_on(async move {
+        api.delete_webhook(drop_pending_updates)
+            .await
+            .context("cannot delete the webhook")?;
+        println!("webhook deleted: `agent-host telegram` can poll for updates now");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `agent-host telegram session-id USER`: the runtime session the relay uses for `user`.
+pub fn telegram_session_id(config: Config, user: i64) -> anyhow::Result<ExitCode> {
+    let token = config.telegram_bot_token.as_deref().unwrap_or_default();
+    let bot = crate::telegram::route::bot_id(token).context(
+        "telegram_bot_token is not set or not a bot token: the session id depends on the          bot's id, the number before the `:` of its token",
+    )?;
+    println!("{}", crate::telegram::route::session_id(bot, user));
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The multi-threaded tokio runtime `serve` and `run` work on.
 fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

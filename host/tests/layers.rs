@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["telegram"],
     &["agent"],
     &["session"],
-    &["model", "plugins"],
+    &["model", "plugins", "secrets"],
     &["exec"],
     &["shared"],
 ];

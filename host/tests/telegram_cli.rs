@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use agent_host_tests::fake_bedrock::{FakeBedrock, Step, Turn};
+use agent_host_tests::fake_secrets::FakeSecrets;
 use agent_host_tests::fake_telegram::{Failure, FakeTelegram};
 
 /// A token shaped like a real one, unique so a leak cannot hide.
@@ -167,4 +168,141 @@ async fn set_commands_registers_the_menu_and_a_wrong_token_is_named_not_shown() 
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("telegram_bot_token"), "{stderr}");
     assert!(!stderr.contains("WRONG-token"), "{stderr}");
+}
+
+/// A webhook secret shaped as the CDK app generates them, unique so a leak cannot hide.
+const WEBHOOK_SECRET: &str = "webhook-SECRET-marker_3b8e1f";
+const RELAY_URL: &str = "https://abcdefghij.lambda-url.us-east-1.on.aws/";
+
+fn output_of(command: &mut Command) -> (Option<i32>, String, String) {
+    let output = tokio::task::block_in_place(|| command.output()).unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn set_webhook_takes_the_secret_from_secrets_manager_and_never_shows_it() {
+    let home = tempfile::tempdir().unwrap();
+    let telegram = FakeTelegram::start(TOKEN).await;
+    let secrets = FakeSecrets::start().await;
+    secrets.put("agent-host/webhook-secret", WEBHOOK_SECRET);
+    let (code, stdout, stderr) = output_of(
+        agent_host(home.path(), &telegram, None)
+            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets.endpoint_url())
+            .args(["telegram", "set-webhook", "--url", RELAY_URL])
+            .args(["--secret-id", "agent-host/webhook-secret"]),
+    );
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(secrets.reads("agent-host/webhook-secret"), 1);
+    let set = &telegram.calls_to("setWebhook")[0];
+    assert!(set.ok, "{set:?}");
+    assert_eq!(set.str_param("url"), Some(RELAY_URL));
+    assert_eq!(telegram.webhook_secret().as_deref(), Some(WEBHOOK_SECRET));
+    assert_eq!(
+        telegram.last_allowed_updates().unwrap(),
+        ["message", "callback_query", "stopped_message_generation"]
+    );
+    assert!(telegram.calls_to("setMyCommands")[0].ok);
+    assert!(
+        stdout.contains("webhook set") && stdout.contains(RELAY_URL),
+        "{stdout}"
+    );
+    for secret in [WEBHOOK_SECRET, TOKEN.split(':').nth(1).unwrap()] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{stdout}\n{stderr}"
+        );
+    }
+
+    // Telegram's view: the webhook, what waits, and the last delivery error.
+    telegram.push_update(FakeTelegram::private_message(USER, "waiting"));
+    telegram.fail_webhook_delivery("Wrong response from the webhook: 401 Unauthorized", 125);
+    let (code, stdout, stderr) =
+        output_of(agent_host(home.path(), &telegram, None).args(["telegram", "webhook-info"]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("webhook: {RELAY_URL}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pending updates: 1"), "{stdout}");
+    assert!(stdout.contains("401 Unauthorized (2 min ago)"), "{stdout}");
+    assert!(!stdout.contains(WEBHOOK_SECRET), "{stdout}");
+
+    // Back to polling.
+    let (code, stdout, stderr) = output_of(agent_host(home.path(), &telegram, None).args([
+        "telegram",
+        "delete-webhook",
+        "--drop-pending-updates",
+    ]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("webhook deleted"), "{stdout}");
+    assert_eq!(telegram.webhook_secret(), None);
+    assert_eq!(telegram.pending_updates(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn set_webhook_refuses_a_bad_url_or_secret_before_calling_telegram() {
+    let home = tempfile::tempdir().unwrap();
+    let telegram = FakeTelegram::start(TOKEN).await;
+    let secrets = FakeSecrets::start().await;
+    secrets.put("not-a-token", "has spaces and MARKER-sm-91");
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--url", "http://plain.example/", "--secret", "abc"],
+            "https://",
+        ),
+        (
+            &["--url", "https://x.example:9000/", "--secret", "abc"],
+            "port 9000",
+        ),
+        (
+            &["--url", RELAY_URL, "--secret", "bad secret MARKER-flag-17"],
+            "A-Z",
+        ),
+        (&["--url", RELAY_URL, "--secret-id", "not-a-token"], "A-Z"),
+        (
+            &["--url", RELAY_URL, "--secret-id", "missing"],
+            "cannot read secret missing",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, stdout, stderr) = output_of(
+            agent_host(home.path(), &telegram, None)
+                .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets.endpoint_url())
+                .args(["telegram", "set-webhook"])
+                .args(args),
+        );
+        assert_eq!(code, Some(2), "{args:?}: {stdout}\n{stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("MARKER-"), "{args:?}: {stderr}");
+    }
+    // Neither or both ways of giving the secret: clap says so.
+    let (code, _, stderr) = output_of(agent_host(home.path(), &telegram, None).args([
+        "telegram",
+        "set-webhook",
+        "--url",
+        RELAY_URL,
+    ]));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--secret-id"), "{stderr}");
+    assert!(telegram.calls_to("setWebhook").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_id_is_the_one_the_relay_derives() {
+    let home = tempfile::tempdir().unwrap();
+    let telegram = FakeTelegram::start(TOKEN).await;
+    let (code, stdout, stderr) = output_of(agent_host(home.path(), &telegram, None).args([
+        "telegram",
+        "session-id",
+        "4242",
+    ]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        agent_host_updates::route::session_id(987_654, USER)
+    );
 }

@@ -600,6 +600,19 @@ impl FakeTelegram {
         self.shared.notify();
     }
 
+    /// The `secret_token` of the webhook set last (`None` when none is set).
+    pub fn webhook_secret(&self) -> Option<String> {
+        self.shared.lock().webhook_secret.clone()
+    }
+
+    /// Records a failed webhook delivery `seconds_ago`, as getWebhookInfo reports it.
+    pub fn fail_webhook_delivery(&self, message: &str, seconds_ago: u64) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        self.shared.lock().webhook_error = Some((now - seconds_ago, message.to_string()));
+    }
+
     /// The callback query ids delivered by getUpdates and never answered, in delivery order.
     pub fn unanswered_callbacks(&self) -> Vec<String> {
         let st = self.shared.lock();
@@ -725,6 +738,10 @@ struct State {
     delivered_callbacks: Vec<String>,
     answered_callbacks: HashSet<String>,
     webhook_url: Option<String>,
+    /// The webhook's `secret_token`.
+    webhook_secret: Option<String>,
+    /// The last failed delivery: when (Unix seconds) and why.
+    webhook_error: Option<(u64, String)>,
     allowed_updates: Option<Vec<String>>,
     /// Incremented by every getUpdates: a waiting poll that sees it change was superseded.
     poll_generation: u64,
@@ -749,6 +766,8 @@ impl Default for State {
             delivered_callbacks: Vec::new(),
             answered_callbacks: HashSet::new(),
             webhook_url: None,
+            webhook_secret: None,
+            webhook_error: None,
             allowed_updates: None,
             poll_generation: 0,
             polls_in_flight: 0,
@@ -911,6 +930,10 @@ impl Shared {
                 });
                 if let Some(allowed) = &st.allowed_updates {
                     info["allowed_updates"] = json!(allowed);
+                }
+                if let Some((date, message)) = &st.webhook_error {
+                    info["last_error_date"] = json!(date);
+                    info["last_error_message"] = json!(message);
                 }
                 Ok(ok(info))
             }
@@ -1542,6 +1565,18 @@ fn set_webhook(st: &mut State, p: &Map<String, Value>) -> Result<Value, ApiError
             "bad webhook: An HTTPS URL must be provided for webhook",
         ));
     }
+    let secret = string(p, "secret_token")?;
+    if let Some(secret) = &secret
+        && (secret.is_empty()
+            || secret.len() > 256
+            || !secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    {
+        return Err(bad(
+            "Bad Request: secret token contains unallowed characters",
+        ));
+    }
     if let Some(allowed) = string_list(p, "allowed_updates")? {
         st.allowed_updates = Some(allowed);
     }
@@ -1550,9 +1585,11 @@ fn set_webhook(st: &mut State, p: &Map<String, Value>) -> Result<Value, ApiError
     }
     let description = if url.is_empty() {
         st.webhook_url = None;
+        st.webhook_secret = None;
         "Webhook was deleted"
     } else {
         st.webhook_url = Some(url);
+        st.webhook_secret = secret;
         "Webhook was set"
     };
     Ok(json!({"ok": true, "result": true, "description": description}))
@@ -1562,6 +1599,7 @@ fn delete_webhook(st: &mut State, p: &Map<String, Value>) -> Result<Value, ApiEr
     if boolean(p, "drop_pending_updates")?.unwrap_or(false) {
         st.updates.clear();
     }
+    st.webhook_secret = None;
     let description = match st.webhook_url.take() {
         Some(_) => "Webhook was deleted",
         None => "Webhook is already deleted",

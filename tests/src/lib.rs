@@ -1,12 +1,16 @@
 //! Shared fixtures for the end-to-end tests: the real built-in plugin components, loaded
 //! once per test binary, and a fresh temporary workspace and session per test; fakes
-//! (Bedrock, the Telegram Bot API, a scripted job runner) and the means to drive them
+//! (Bedrock, the Telegram Bot API, AgentCore's data plane, Secrets Manager, a scripted job
+//! runner) and the means to drive them
 //! without waiting on the clock ([`Gate`], [`ManualClock`]).
 
 mod clock;
+pub mod fake_agentcore;
 pub mod fake_bedrock;
+pub mod fake_secrets;
 pub mod fake_telegram;
 mod gate;
+pub mod relay;
 mod runner;
 
 pub use clock::ManualClock;

@@ -145,6 +145,32 @@ pub struct RemoteFile {
     pub file_size: Option<u64>,
 }
 
+/// What Telegram says of the bot's webhook (`getWebhookInfo`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WebhookInfo {
+    /// Where updates are posted; empty when no webhook is set.
+    #[serde(default)]
+    pub url: String,
+    /// Updates waiting to be delivered.
+    #[serde(default)]
+    pub pending_update_count: u64,
+    /// When the last delivery failed (Unix seconds).
+    #[serde(default)]
+    pub last_error_date: Option<u64>,
+    /// Why it failed.
+    #[serde(default)]
+    pub last_error_message: Option<String>,
+    /// The most connections Telegram opens at once.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    /// The update kinds delivered; all but a few when Telegram does not say.
+    #[serde(default)]
+    pub allowed_updates: Option<Vec<String>>,
+    /// The address Telegram resolved the URL to.
+    #[serde(default)]
+    pub ip_address: Option<String>,
+}
+
 /// A command for the menu (`setMyCommands`).
 #[derive(Debug, Clone, Serialize)]
 pub struct BotCommand {
@@ -455,13 +481,36 @@ impl BotApi {
 
     /// The webhook's URL, empty when none is set (`getWebhookInfo`).
     pub async fn webhook_url(&self) -> Result<String, ApiError> {
-        #[derive(Deserialize)]
-        struct Info {
-            #[serde(default)]
-            url: String,
-        }
-        let info: Info = self.call("getWebhookInfo", &json!({})).await?;
-        Ok(info.url)
+        Ok(self.webhook_info().await?.url)
+    }
+
+    /// `getWebhookInfo`: Telegram's view of the webhook.
+    pub async fn webhook_info(&self) -> Result<WebhookInfo, ApiError> {
+        self.call("getWebhookInfo", &json!({})).await
+    }
+
+    /// `setWebhook`: Telegram posts the `allowed_updates` kinds to `url`, with
+    /// `secret_token` in the `X-Telegram-Bot-Api-Secret-Token` header.
+    pub async fn set_webhook(
+        &self,
+        url: &str,
+        secret_token: &str,
+        allowed_updates: &[&str],
+        drop_pending_updates: bool,
+    ) -> Result<bool, ApiError> {
+        let params = json!({
+            "url": url,
+            "secret_token": secret_token,
+            "allowed_updates": allowed_updates,
+            "drop_pending_updates": drop_pending_updates,
+        });
+        self.call("setWebhook", &params).await
+    }
+
+    /// `deleteWebhook`: back to `getUpdates`.
+    pub async fn delete_webhook(&self, drop_pending_updates: bool) -> Result<bool, ApiError> {
+        let params = json!({"drop_pending_updates": drop_pending_updates});
+        self.call("deleteWebhook", &params).await
     }
 
     /// `setMyCommands`: the command menu.

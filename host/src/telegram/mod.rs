@@ -10,7 +10,6 @@
 
 pub mod api;
 pub mod bot;
-pub mod buttons;
 pub mod commands;
 pub mod draft;
 pub mod files_out;
@@ -20,11 +19,12 @@ pub mod progress;
 pub mod render;
 pub mod steps;
 pub mod store;
-pub mod update;
 pub mod uploads;
 pub mod usage;
 pub mod view;
+pub mod webhook;
 
+pub use agent_host_updates::{ALLOWED_UPDATES, buttons, route, update};
 pub use api::BotApi;
 pub use bot::{Bot, BotSettings, Handled};
 pub use store::Store;

@@ -15,12 +15,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::ALLOWED_UPDATES;
 use super::api::{ApiError, BotApi};
 use super::bot::Bot;
 
-/// The update kinds the dispatcher handles (what `getUpdates` is asked for).
-/// (`stopped_message_generation`, a draft's Stop button, is delivered only when asked.)
-pub const ALLOWED_UPDATES: &[&str] = &["message", "callback_query", "stopped_message_generation"];
 /// The longest pause between failed polls.
 const MAX_PAUSE: Duration = Duration::from_secs(30);
 
