@@ -157,6 +157,10 @@ enum PluginCommand {
         /// The component (`<name>.wasm`, with `<name>.toml` beside it).
         file: PathBuf,
     },
+    /// Compiles every component of `plugins_dir` into `plugin_cache_dir` for
+    /// `plugin_cpu_features`, and says for each whether it was there already. An image
+    /// build runs it so its containers start without compiling.
+    Precompile,
 }
 
 /// Parses the arguments, runs the command, and returns the process exit code.
@@ -242,6 +246,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             session,
         }) => tools_call(&config, &tool, &input, &workspace, session.as_deref()),
         Command::Plugin(PluginCommand::Check { file }) => plugin_check(&config, &file),
+        Command::Plugin(PluginCommand::Precompile) => plugin_precompile(&config),
         Command::Doctor => Ok(doctor(&config)),
     }
 }
@@ -394,6 +399,42 @@ fn session_name(name: Option<&str>, workspace: &Path) -> anyhow::Result<String> 
             sha256_hex(workspace.as_os_str().as_encoded_bytes(), 8)
         )),
     }
+}
+
+fn plugin_precompile(config: &Config) -> anyhow::Result<ExitCode> {
+    let runtime = start::plugin_runtime(config)?;
+    let mut components: Vec<PathBuf> = std::fs::read_dir(&config.plugins_dir)
+        .with_context(|| format!("cannot read plugins_dir {}", config.plugins_dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+        .collect();
+    components.sort();
+    anyhow::ensure!(
+        !components.is_empty(),
+        "plugins_dir {} holds no components (*.wasm)",
+        config.plugins_dir.display()
+    );
+    println!(
+        "precompiling {} components into {} for plugin_cpu_features = {}",
+        components.len(),
+        config.plugin_cache_dir.display(),
+        config.plugin_cpu_features
+    );
+    for file in &components {
+        let started = std::time::Instant::now();
+        let (_, cache) = loader::compile_file(&runtime, file)?;
+        let what = match cache {
+            crate::plugins::CacheUse::Hit => "already precompiled (cache hit)",
+            crate::plugins::CacheUse::Compiled => "compiled (cache miss)",
+            crate::plugins::CacheUse::Disabled => "compiled (no cache)",
+        };
+        println!(
+            "{}: {what} in {:.0} ms",
+            file.file_name().unwrap_or_default().to_string_lossy(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn plugin_check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {

@@ -23,8 +23,11 @@ use crate::telegram::{Bot, BotApi, Store};
 /// The plugin engine, with its compile cache and the command settings of `exec`.
 pub fn plugin_runtime(config: &Config) -> anyhow::Result<Arc<PluginRuntime>> {
     Ok(Arc::new(
-        PluginRuntime::new(Some(config.plugin_cache_dir()))?
-            .with_exec_settings(config.exec.clone()),
+        PluginRuntime::for_cpu(
+            Some(config.plugin_cache_dir.clone()),
+            &config.plugin_cpu_features,
+        )?
+        .with_exec_settings(config.exec.clone()),
     ))
 }
 

@@ -474,3 +474,67 @@ fn a_non_root_host_confines_commands_too() {
     assert!(!text.contains("MARKER-non-root"), "{text}");
     assert!(text.contains("Permission denied"), "{text}");
 }
+
+/// `plugin precompile` for pinned CPU features fills a cache that a second process, with
+/// the same setting, loads without compiling: what an image does at build time and its
+/// containers at start. Artifacts made for other features are not taken.
+#[test]
+fn precompiled_artifacts_for_pinned_features_are_loaded_by_the_next_process() {
+    let shell = Shell::new();
+    let cache = shell.home.path().join("image/plugin-cache");
+    let precompile = |features: &str| {
+        let output = shell
+            .bare_command(&["plugin", "precompile"])
+            .env("AGENT_HOST_PLUGIN_CACHE_DIR", &cache)
+            .env("AGENT_HOST_PLUGIN_CPU_FEATURES", features)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let count = |text: &str, what: &str| text.lines().filter(|l| l.contains(what)).count();
+
+    let first = precompile("baseline");
+    let components = count(&first, "(cache miss)");
+    assert!(
+        components >= 5,
+        "every built-in component compiled:\n{first}"
+    );
+    assert!(first.contains("plugin_cpu_features = baseline"), "{first}");
+    let second = precompile("baseline");
+    assert_eq!(count(&second, "(cache hit)"), components, "{second}");
+    assert_eq!(count(&second, "(cache miss)"), 0, "{second}");
+
+    // A host started on that cache with the same setting compiles nothing: its log says so.
+    let output = shell
+        .bare_command(&["tools", "list"])
+        .env("AGENT_HOST_PLUGIN_CACHE_DIR", &cache)
+        .env("AGENT_HOST_PLUGIN_CPU_FEATURES", "baseline")
+        .env("AGENT_HOST_LOG", "info")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("cache hit"), "{log}");
+    assert!(!log.contains("cache miss"), "{log}");
+
+    // The features are part of an artifact's identity: this machine's own miss.
+    let native = precompile("native");
+    assert_eq!(count(&native, "(cache miss)"), components, "{native}");
+
+    // A flag that is not Cranelift's is named, not ignored.
+    let output = shell
+        .bare_command(&["plugin", "precompile"])
+        .env("AGENT_HOST_PLUGIN_CACHE_DIR", &cache)
+        .env("AGENT_HOST_PLUGIN_CPU_FEATURES", "has_warp_drive")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has_warp_drive"), "{stderr}");
+}

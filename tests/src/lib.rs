@@ -7,6 +7,7 @@
 mod clock;
 pub mod fake_agentcore;
 pub mod fake_bedrock;
+pub mod fake_lambda;
 pub mod fake_secrets;
 pub mod fake_telegram;
 mod gate;

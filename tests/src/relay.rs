@@ -10,10 +10,14 @@ use crate::fake_agentcore::FakeAgentCore;
 use crate::fake_secrets::FakeSecrets;
 
 /// A Function URL event (payload format 2.0) of Telegram posting `body`, with the webhook
-/// secret header when `secret` is given, as `lambda_http` hands it to the handler. With
+/// secret header when `secret` is given, as Lambda's runtime API delivers it. With
 /// `base64`, the body arrives base64-encoded, as Function URLs send bodies they do not take
 /// for text.
-pub fn function_url_event(body: &[u8], secret: Option<&str>, base64: bool) -> lambda_http::Request {
+pub fn function_url_event_json(
+    body: &[u8],
+    secret: Option<&str>,
+    base64: bool,
+) -> serde_json::Value {
     use base64::Engine as _;
     let mut event: serde_json::Value =
         serde_json::from_str(include_str!("../fixtures/function-url-event.json"))
@@ -30,6 +34,12 @@ pub fn function_url_event(body: &[u8], secret: Option<&str>, base64: bool) -> la
     } else {
         event["body"] = String::from_utf8_lossy(body).into_owned().into();
     }
+    event
+}
+
+/// [`function_url_event_json`] as `lambda_http` hands it to the handler.
+pub fn function_url_event(body: &[u8], secret: Option<&str>, base64: bool) -> lambda_http::Request {
+    let event = function_url_event_json(body, secret, base64);
     lambda_http::request::from_str(&event.to_string()).expect("lambda_http reads the event")
 }
 

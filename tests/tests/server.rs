@@ -450,8 +450,11 @@ async fn sync_and_stream_modes_answer_as_promised() {
 
     let events = server.stream("fail broken on purpose").await;
     let last = events.last().unwrap().clone();
-    let message = "The task failed: the host ran into an internal error. The operator can \
-                   find the details in the host's log under task 3.";
+    let message = format!(
+        "The task failed: the host ran into an internal error. The operator can find the \
+         details in the host's log under task {}.",
+        server.state.launcher().task_id(3)
+    );
     assert_eq!(
         last,
         json!({"error": message, "error_type": "TaskFailed", "message": message})

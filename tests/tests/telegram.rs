@@ -627,12 +627,13 @@ async fn button_presses_are_always_answered_and_checked_against_the_owner() {
         .fake
         .push_update(FakeTelegram::private_message(ALICE, "wait hold"));
     gate.reached().await;
-    // The scripted task is the bot's first, so its id is 1.
+    // The scripted task is the bot's first.
+    let task = harness.bot.launcher().task_id(1);
     let press = |from: i64, data: &str| FakeTelegram::callback_query(from, ALICE, 1, data);
     let (foreign, garbage, own) = (
-        press(STRANGER, &format!("cancel:1:{ALICE}")),
+        press(STRANGER, &format!("cancel:{task}:{ALICE}")),
         press(ALICE, "not ours"),
-        press(ALICE, &format!("cancel:1:{ALICE}")),
+        press(ALICE, &format!("cancel:{task}:{ALICE}")),
     );
     harness.fake.push_update(foreign.clone());
     harness.fake.push_update(garbage.clone());

@@ -1,28 +1,33 @@
-//! An agent still being built: the server answers `/ping` at once while the model and
-//! history clients are set up, and the first task waits for them.
+//! An agent built at the first task: `serve` answers `/ping` at once, and the model and
+//! history clients are set up when the first request needs them.
+//!
+//! Not before: AgentCore may snapshot the process after start and restore that snapshot
+//! for every session (Platform V2). Whatever is made before the first request is shared
+//! by all the restored copies, and the AWS clients would resolve the region and build
+//! their retry state there, some of it over the network. Built at the first task, each
+//! copy makes its own.
 
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 
 use super::{Agent, Answer, Job, JobRunner};
 
-/// A [`JobRunner`] over an agent that is still being built: tasks wait for it, or fail
-/// with why it could not be built.
+/// A [`JobRunner`] over an agent that is built when the first job (or `forget`) needs it:
+/// tasks wait for it, or fail with why it could not be built.
 pub struct DeferredAgent(Shared<BoxFuture<'static, Result<Agent, String>>>);
 
 impl DeferredAgent {
-    /// Starts building the agent with `build` on the current runtime, logging a failure
-    /// at once (not only when a task arrives).
+    /// An agent that `build` makes at its first use; nothing runs before that.
     pub fn start(build: impl Future<Output = anyhow::Result<Agent>> + Send + 'static) -> Self {
-        let agent = async move { build.await.map_err(|error| format!("{error:#}")) }
-            .boxed()
-            .shared();
-        let building = agent.clone();
-        tokio::spawn(async move {
-            if let Err(error) = building.await {
+        let agent = async move {
+            build.await.map_err(|error| {
+                let error = format!("{error:#}");
                 tracing::error!("the agent could not be started: {error}");
-            }
-        });
+                error
+            })
+        }
+        .boxed()
+        .shared();
         Self(agent)
     }
 }

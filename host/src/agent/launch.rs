@@ -3,8 +3,8 @@
 //! user's slot until it ends, however it ends, and the host's shutdown waits for them.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
@@ -32,6 +32,8 @@ pub struct Launcher {
     jobs: TaskTracker,
     cancel_all: CancellationToken,
     next_task: AtomicU64,
+    /// Drawn at the first task id, never at start (see [`Launcher::task_id`]).
+    task_id_prefix: OnceLock<String>,
 }
 
 impl Launcher {
@@ -43,6 +45,7 @@ impl Launcher {
             jobs: TaskTracker::new(),
             cancel_all: CancellationToken::new(),
             next_task: AtomicU64::new(1),
+            task_id_prefix: OnceLock::new(),
         }
     }
 
@@ -58,7 +61,28 @@ impl Launcher {
 
     /// A fresh task id.
     pub fn next_task_id(&self) -> String {
-        self.next_task.fetch_add(1, Ordering::Relaxed).to_string()
+        self.task_id(self.next_task.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id of this process's `n`-th task: a random prefix, then `n` (`3f9a0c21-1`).
+    ///
+    /// The prefix is drawn from the OS at the first call, which comes with the first
+    /// request, never at start: AgentCore may snapshot the process after start and restore
+    /// it for every session (Platform V2), and ids made before that would repeat in every
+    /// restored copy. Ids from two processes, or two restored copies, differ.
+    pub fn task_id(&self, n: u64) -> String {
+        let prefix = self.task_id_prefix.get_or_init(|| {
+            let mut bytes = [0u8; 4];
+            if getrandom::fill(&mut bytes).is_err() {
+                // No OS randomness (never seen on Linux): the time is still per copy.
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.subsec_nanos());
+                bytes = nanos.to_le_bytes();
+            }
+            bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+        });
+        format!("{prefix}-{n}")
     }
 
     /// The id the next task will get (for naming requests that carry no id).

@@ -142,6 +142,16 @@ fn build() -> Vec<Key> {
             "the built-in plugins of this build, else `<binary dir>/plugins`",
             "plugin components (`<name>.wasm`) and their manifests (`<name>.toml`)",
         ),
+        text(
+            "plugin_cache_dir",
+            "`<state_dir>/plugin-cache`",
+            "precompiled plugin components; an image ships them read-only here, made for its `plugin_cpu_features`",
+        ),
+        text(
+            "plugin_cpu_features",
+            "native",
+            "the CPU features plugin code is compiled for: `native` (this machine's), `baseline` (the architecture's minimum), or Cranelift ISA flags to add to the baseline (`has_lse`, `has_avx2,has_bmi2`, ...); pin it where artifacts are made on one machine and used on another",
+        ),
         list(
             "allowed_users",
             "user ids allowed to use the agent (nobody when empty; logged at start)",

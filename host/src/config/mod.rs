@@ -25,7 +25,7 @@ use crate::agent::AgentSettings;
 use crate::exec::ExecSettings;
 use crate::model::ModelSettings;
 use crate::model::PriceTable;
-use crate::plugins::PluginSettings;
+use crate::plugins::{CpuFeatures, PluginSettings};
 use crate::server::ServerSettings;
 use crate::telegram::BotSettings;
 
@@ -45,6 +45,10 @@ pub struct Config {
     pub workspace_root: PathBuf,
     /// Where plugin components and manifests are found.
     pub plugins_dir: PathBuf,
+    /// Where precompiled plugin components are kept.
+    pub plugin_cache_dir: PathBuf,
+    /// The CPU features plugin code is compiled for.
+    pub plugin_cpu_features: CpuFeatures,
     /// User ids allowed to use the bot.
     pub allowed_users: Vec<String>,
     /// Telegram bot token (secret).
@@ -80,6 +84,8 @@ impl std::fmt::Debug for Config {
             .field("state_dir", &self.state_dir)
             .field("workspace_root", &self.workspace_root)
             .field("plugins_dir", &self.plugins_dir)
+            .field("plugin_cache_dir", &self.plugin_cache_dir)
+            .field("plugin_cpu_features", &self.plugin_cpu_features)
             .field("allowed_users", &self.allowed_users)
             .field(
                 "telegram_bot_token",
@@ -157,6 +163,16 @@ impl Config {
             .text("plugins_dir")?
             .map(PathBuf::from)
             .unwrap_or_else(default_plugins_dir);
+        let plugin_cache_dir = values
+            .text("plugin_cache_dir")?
+            .map(PathBuf::from)
+            .unwrap_or_else(|| state_dir.join("plugin-cache"));
+        let plugin_cpu_features = match values.text("plugin_cpu_features")? {
+            None => CpuFeatures::Native,
+            Some(text) => text
+                .parse()
+                .map_err(|error| anyhow::anyhow!("plugin_cpu_features = {text:?}: {error}"))?,
+        };
         let telegram_api_base_url = values
             .text("telegram_api_base_url")?
             .unwrap_or_else(|| DEFAULT_TELEGRAM_API.to_string());
@@ -182,6 +198,7 @@ impl Config {
         check_private_places(
             &exec,
             &state_dir,
+            &plugin_cache_dir,
             &workspace_root,
             audit_log.as_deref(),
             file,
@@ -205,6 +222,8 @@ impl Config {
             state_dir,
             workspace_root,
             plugins_dir,
+            plugin_cache_dir,
+            plugin_cpu_features,
             allowed_users: values.list("allowed_users")?,
             telegram_bot_token: values.text("telegram_bot_token")?,
             telegram_api_base_url,
@@ -217,15 +236,6 @@ impl Config {
             plugins: values.plugins()?,
         })
     }
-
-    /// Where precompiled plugin artifacts are cached.
-    pub fn plugin_cache_dir(&self) -> PathBuf {
-        plugin_cache_dir(&self.state_dir)
-    }
-}
-
-fn plugin_cache_dir(state_dir: &Path) -> PathBuf {
-    state_dir.join("plugin-cache")
 }
 
 /// The agent's keys over its defaults.
@@ -352,15 +362,12 @@ fn exec_settings(values: &Values) -> anyhow::Result<ExecSettings> {
 fn check_private_places(
     exec: &ExecSettings,
     state_dir: &Path,
+    plugin_cache: &Path,
     workspace_root: &Path,
     audit_log: Option<&Path>,
     file: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let plugin_cache = plugin_cache_dir(state_dir);
-    let mut private = vec![
-        ("state_dir", state_dir),
-        ("the plugin cache", plugin_cache.as_path()),
-    ];
+    let mut private = vec![("state_dir", state_dir), ("plugin_cache_dir", plugin_cache)];
     if let Some(audit) = audit_log {
         private.push(("audit_log", audit));
     }

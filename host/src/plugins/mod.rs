@@ -27,7 +27,7 @@ pub use chain::{CheckedCall, Decision, PolicyDecision};
 pub use engine::bindings::{ToolCall, ToolSpec, Verdict};
 pub use engine::cache::CacheUse;
 pub use engine::permissions::{Capabilities, Limits, WorkspaceAccess};
-pub use engine::runtime::PluginRuntime;
+pub use engine::runtime::{CpuFeatures, PluginRuntime};
 pub use engine::sandbox::{CallContext, CallFailure, PluginIdentity};
 pub use engine::session_state::SessionState;
 pub use live::LivePlugins;

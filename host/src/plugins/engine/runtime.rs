@@ -48,9 +48,18 @@ impl PluginRuntime {
     /// Builds the engine. `cache_dir` is where precompiled components are kept (keyed by
     /// content hash and engine); `None` compiles on every load.
     pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
-        let engine = Engine::new(&engine_config())
+        Self::for_cpu(cache_dir, &CpuFeatures::Native)
+    }
+
+    /// Builds the engine to compile for `features` (see [`CpuFeatures`]).
+    pub fn for_cpu(cache_dir: Option<PathBuf>, features: &CpuFeatures) -> anyhow::Result<Self> {
+        let mut config = engine_config();
+        features.apply(&mut config)?;
+        let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
-            .context("cannot configure the wasm engine")?;
+            .with_context(|| {
+                format!("cannot configure the wasm engine for plugin_cpu_features = {features}")
+            })?;
         let cache = cache_dir.map(|dir| CompiledCache::new(dir, &engine));
         let ticker = Ticker::start(engine.clone());
         Ok(Self {
@@ -110,6 +119,83 @@ impl PluginRuntime {
     /// Whether the ticker is alive (for diagnostics).
     pub fn ticking(&self) -> bool {
         !self.ticker.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// The CPU features plugin code is compiled for. They are part of a precompiled
+/// artifact's identity: an artifact made for other features is not loaded, and its
+/// component is compiled again (seconds, at start). An image whose artifacts are made on
+/// a build machine pins them, so the machine it runs on finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CpuFeatures {
+    /// This machine's own, detected at start (the fastest code; artifacts made here fit
+    /// only machines with the same features).
+    Native,
+    /// The architecture's baseline plus these Cranelift ISA flags (`has_lse`,
+    /// `has_avx2`, ...). Loading code for a flag this machine lacks is refused with an
+    /// error naming it, never run.
+    Pinned(Vec<String>),
+}
+
+impl std::str::FromStr for CpuFeatures {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "native" => Ok(Self::Native),
+            "baseline" | "" => Ok(Self::Pinned(Vec::new())),
+            list => list
+                .split(',')
+                .map(str::trim)
+                .map(|flag| {
+                    let valid = !flag.is_empty()
+                        && flag
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                    if valid {
+                        Ok(flag.to_string())
+                    } else {
+                        Err(format!(
+                            "{flag:?} is not a Cranelift ISA flag: use `native`, `baseline`, \
+                             or flags such as `has_lse` or `has_avx2,has_bmi2`"
+                        ))
+                    }
+                })
+                .collect::<Result<_, _>>()
+                .map(Self::Pinned),
+        }
+    }
+}
+
+impl std::fmt::Display for CpuFeatures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Native => f.write_str("native"),
+            Self::Pinned(flags) if flags.is_empty() => f.write_str("baseline"),
+            Self::Pinned(flags) => f.write_str(&flags.join(",")),
+        }
+    }
+}
+
+impl CpuFeatures {
+    fn apply(&self, config: &mut Config) -> anyhow::Result<()> {
+        let Self::Pinned(flags) = self else {
+            return Ok(());
+        };
+        // Naming the target (this build's own) turns off the detection of this
+        // machine's features; then only the flags asked for are on.
+        config
+            .target(&target_lexicon::Triple::host().to_string())
+            .map_err(anyhow::Error::from)?;
+        for flag in flags {
+            // SAFETY: wasmtime checks every ISA flag against the machine before it loads
+            // code compiled with it (`Engine::check_compatible_with_native_host`), so a flag
+            // this machine lacks is refused at load, never executed.
+            unsafe {
+                config.cranelift_flag_enable(flag);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -68,7 +68,20 @@ fn load_with_manifest(
 ) -> anyhow::Result<PreparedPlugin> {
     let bytes = read_component(wasm)?;
     let digest = sha256_hex(&bytes, 32);
-    let (component, _) = compile_bytes(runtime, &bytes)?;
+    let started = std::time::Instant::now();
+    let (component, cache) = compile_bytes(runtime, &bytes)?;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match cache {
+        CacheUse::Hit => {
+            tracing::info!(plugin = %manifest.name, elapsed_ms, "plugin loaded: precompiled (cache hit)")
+        }
+        CacheUse::Compiled => {
+            tracing::info!(plugin = %manifest.name, elapsed_ms, "plugin loaded: compiled now (cache miss)")
+        }
+        CacheUse::Disabled => {
+            tracing::debug!(plugin = %manifest.name, elapsed_ms, "plugin compiled (no cache)")
+        }
+    }
     let facts = inspect(runtime, &component);
     let world = facts.world.clone().map_err(anyhow::Error::msg)?;
     if world != manifest.world {
