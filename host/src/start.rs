@@ -18,7 +18,7 @@ use crate::plugins::{AuditLog, LivePlugins, PluginRuntime, PluginSet, SessionSta
 use crate::server::AppState;
 use crate::session::Users;
 use crate::session::history::{FileHistory, HistoryStore, S3History};
-use crate::telegram::{Bot, BotApi, Store};
+use crate::telegram::{Bot, BotApi, DeferredBot, Store};
 
 /// The plugin engine, with its compile cache and the command settings of `exec`.
 pub fn plugin_runtime(config: &Config) -> anyhow::Result<Arc<PluginRuntime>> {
@@ -101,24 +101,47 @@ fn launcher(runner: Arc<dyn JobRunner>) -> Arc<Launcher> {
     Arc::new(Launcher::new(runner, TaskRegistry::new()))
 }
 
-/// The Bot API client as configured.
-pub fn telegram_api(config: &Config) -> anyhow::Result<BotApi> {
-    let token = config.telegram_bot_token.as_deref().context(
+/// The bot's token: `telegram_bot_token`, or read from Secrets Manager
+/// (`telegram_bot_token_secret`) now.
+pub async fn telegram_token(config: &Config) -> anyhow::Result<String> {
+    if let Some(token) = &config.telegram_bot_token {
+        return Ok(token.clone());
+    }
+    let id = config.telegram_bot_token_secret.as_deref().context(
         "telegram_bot_token is not set: put the token @BotFather gave in \
-         AGENT_HOST_TELEGRAM_BOT_TOKEN (or the config file)",
+         AGENT_HOST_TELEGRAM_BOT_TOKEN (or the config file), or the id of the Secrets Manager \
+         secret that holds it in AGENT_HOST_TELEGRAM_BOT_TOKEN_SECRET",
     )?;
-    BotApi::new(&config.telegram_api_base_url, token)
+    let token = crate::secrets::SecretReader::from_env()
+        .await
+        .read(id)
+        .await?;
+    anyhow::ensure!(
+        crate::telegram::route::bot_id(&token).is_some(),
+        "secret {id} does not hold a bot token (`123456:ABC...` from @BotFather): put it with \
+         `aws secretsmanager put-secret-value --secret-id {id} --secret-string <token>`"
+    );
+    Ok(token)
 }
 
-/// The Telegram bot as configured, starting tasks with `launcher`.
+/// The Bot API client as configured.
+pub async fn telegram_api(config: &Config) -> anyhow::Result<BotApi> {
+    BotApi::new(
+        &config.telegram_api_base_url,
+        &telegram_token(config).await?,
+    )
+}
+
+/// The Telegram bot on `api`, starting tasks with `launcher`.
 pub fn telegram_bot(
     config: &Config,
+    api: BotApi,
     users: Arc<Users>,
     launcher: Arc<Launcher>,
 ) -> anyhow::Result<Arc<Bot>> {
     let store = Store::open(&config.state_dir.join("telegram"))?;
     Ok(Arc::new(Bot::new(
-        telegram_api(config)?,
+        api,
         store,
         users,
         launcher,
@@ -130,13 +153,14 @@ pub fn telegram_bot(
 pub fn telegram(config: Config) -> anyhow::Result<ExitCode> {
     async_runtime()?.block_on(async move {
         // A missing token or a webhook in the way is said before anything is loaded.
-        crate::telegram::poll::ensure_no_webhook(&telegram_api(&config)?).await?;
+        let api = telegram_api(&config).await?;
+        crate::telegram::poll::ensure_no_webhook(&api).await?;
         let plugins = live_plugins(&config)?;
         plugins.reload_on_sighup();
         let model = model(&config).await;
         model.check_configuration().await?;
         let agent = agent(&config, plugins, model).await?;
-        let bot = telegram_bot(&config, users(&config), launcher(Arc::new(agent)))?;
+        let bot = telegram_bot(&config, api, users(&config), launcher(Arc::new(agent)))?;
         let stop = crate::server::termination_signal();
         let settings = crate::telegram::poll::PollSettings {
             timeout: config.telegram_poll_timeout,
@@ -149,8 +173,8 @@ pub fn telegram(config: Config) -> anyhow::Result<ExitCode> {
 
 /// `agent-host telegram set-commands`: registers the command menu with Telegram.
 pub fn telegram_set_commands(config: Config) -> anyhow::Result<ExitCode> {
-    let api = telegram_api(&config)?;
     async_runtime()?.block_on(async move {
+        let api = telegram_api(&config).await?;
         api.set_my_commands(crate::telegram::commands::MENU)
             .await
             .context("cannot register the command menu")?;
@@ -186,8 +210,8 @@ pub fn telegram_set_webhook(
 ) -> anyhow::Result<ExitCode> {
     use crate::telegram::{ALLOWED_UPDATES, commands::MENU, webhook};
     webhook::check_url(url).map_err(anyhow::Error::msg)?;
-    let api = telegram_api(&config)?;
     async_runtime()?.block_on(async move {
+        let api = telegram_api(&config).await?;
         let secret = match secret {
             WebhookSecret::Given(value) => value.trim().to_string(),
             WebhookSecret::SecretsManager(id) => {
@@ -216,8 +240,8 @@ pub fn telegram_set_webhook(
 
 /// `agent-host telegram webhook-info`: Telegram's view of the webhook.
 pub fn telegram_webhook_info(config: Config) -> anyhow::Result<ExitCode> {
-    let api = telegram_api(&config)?;
     async_runtime()?.block_on(async move {
+        let api = telegram_api(&config).await?;
         let info = api
             .webhook_info()
             .await
@@ -233,8 +257,8 @@ pub fn telegram_delete_webhook(
     config: Config,
     drop_pending_updates: bool,
 ) -> anyhow::Result<ExitCode> {
-    let api = telegram_api(&config)?;
     async_runtime()?.block_on(async move {
+        let api = telegram_api(&config).await?;
         api.delete_webhook(drop_pending_updates)
             .await
             .context("cannot delete the webhook")?;
@@ -245,9 +269,10 @@ pub fn telegram_delete_webhook(
 
 /// `agent-host telegram session-id USER`: the runtime session the relay uses for `user`.
 pub fn telegram_session_id(config: Config, user: i64) -> anyhow::Result<ExitCode> {
-    let token = config.telegram_bot_token.as_deref().unwrap_or_default();
-    let bot = crate::telegram::route::bot_id(token).context(
-        "telegram_bot_token is not set or not a bot token: the session id depends on the          bot's id, the number before the `:` of its token",
+    let token = async_runtime()?.block_on(telegram_token(&config))?;
+    let bot = crate::telegram::route::bot_id(&token).context(
+        "telegram_bot_token is not a bot token: the session id depends on the bot's id, the \
+         number before the `:` of its token",
     )?;
     println!("{}", crate::telegram::route::session_id(bot, user));
     Ok(ExitCode::SUCCESS)
@@ -285,8 +310,19 @@ pub fn serve(config: Config) -> anyhow::Result<ExitCode> {
         let mut state = AppState::with_launcher(users.clone(), launcher.clone(), settings);
         // Nothing here touches the network: the bot talks to Telegram only once an update
         // arrives (a snapshotted start must not).
-        if config.telegram_bot_token.is_some() {
-            state = state.with_bot(telegram_bot(&config, users, launcher)?);
+        if let Some(token) = &config.telegram_bot_token {
+            let api = BotApi::new(&config.telegram_api_base_url, token)?;
+            state = state.with_bot(telegram_bot(&config, api, users, launcher)?);
+        } else if config.telegram_bot_token_secret.is_some() {
+            // The token is read at the first update: a snapshot holds no credentials.
+            let config = config.clone();
+            state = state.with_deferred_bot(DeferredBot::new(move || {
+                let (config, users, launcher) = (config.clone(), users.clone(), launcher.clone());
+                Box::pin(async move {
+                    let api = telegram_api(&config).await?;
+                    telegram_bot(&config, api, users, launcher)
+                })
+            }));
         } else {
             tracing::info!("telegram_bot_token is not set: Telegram updates will be refused");
         }

@@ -7,11 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use agent_host::plugins::CpuFeatures;
 use agent_host_tests::fake_bedrock::{FakeBedrock, Step, Turn};
-use serde_json::{Value, json};
+use agent_host_tests::{free_port, invoke, wait_until_serving};
+use serde_json::json;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -225,11 +225,7 @@ async fn the_image_layout_precompiles_then_serves_a_task_from_the_read_only_cach
         Step::Reply(Turn::text("Wrote hello.txt.")),
     ])
     .await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let log = prefix.join("serve.log");
     let log_file = std::fs::File::create(&log).unwrap();
     let mut serve = host(&config, prefix, &features)
@@ -240,23 +236,12 @@ async fn the_image_layout_precompiles_then_serves_a_task_from_the_read_only_cach
         .stderr(log_file)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("http://127.0.0.1:{port}/ping"))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "serve did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let answer: Value = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/invocations"))
-        .body(json!({"prompt": "write hello.txt", "user_id": "7", "mode": "sync"}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    wait_until_serving(port).await;
+    let answer = invoke(
+        port,
+        &json!({"prompt": "write hello.txt", "user_id": "7", "mode": "sync"}),
+    )
+    .await;
     let _ = serve.kill();
     let _ = serve.wait();
     let log = std::fs::read_to_string(&log).unwrap();

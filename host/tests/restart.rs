@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agent_host_tests::Gate;
 use agent_host_tests::fake_bedrock::{FakeBedrock, Step, Turn};
+use agent_host_tests::{Gate, free_port, invoke, wait_until_serving};
 use serde_json::{Value, json};
 
 fn serve(fake: &FakeBedrock, root: &Path, port: u16) -> Child {
@@ -33,38 +33,6 @@ fn serve_command(fake: &FakeBedrock, root: &Path, port: u16) -> Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdout(Stdio::null());
     command
-}
-
-async fn wait_ready(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("http://127.0.0.1:{port}/ping"))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "serve did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Posts `body` to `/invocations` on `port` and returns the JSON answer.
-async fn invoke(port: u16, body: Value) -> Value {
-    reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/invocations"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -93,8 +61,8 @@ async fn a_killed_host_continues_the_conversation_after_restart() {
 
     let port = free_port();
     let mut first = serve(&fake, root.path(), port);
-    wait_ready(port).await;
-    let ack = invoke(port, json!({"prompt": "read notes.txt", "user_id": "7"})).await;
+    wait_until_serving(port).await;
+    let ack = invoke(port, &json!({"prompt": "read notes.txt", "user_id": "7"})).await;
     assert_eq!(ack["status"], "accepted");
     hang.reached().await;
     first.kill().unwrap();
@@ -102,10 +70,10 @@ async fn a_killed_host_continues_the_conversation_after_restart() {
 
     let port = free_port();
     let mut second = serve(&fake, root.path(), port);
-    wait_ready(port).await;
+    wait_until_serving(port).await;
     let answer = invoke(
         port,
-        json!({"prompt": "so what does it say?", "user_id": "7", "mode": "sync"}),
+        &json!({"prompt": "so what does it say?", "user_id": "7", "mode": "sync"}),
     )
     .await;
     let _ = second.kill();
@@ -181,11 +149,11 @@ async fn sighup_swaps_in_a_new_policy_without_a_restart() {
             }
         }
     });
-    wait_ready(port).await;
+    wait_until_serving(port).await;
     let ask = |prompt: &'static str| async move {
         let body = invoke(
             port,
-            json!({"prompt": prompt, "user_id": "7", "mode": "sync"}),
+            &json!({"prompt": prompt, "user_id": "7", "mode": "sync"}),
         )
         .await;
         body["answer"].as_str().unwrap_or_default().to_string()

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use agent_host_tests::fake_bedrock::{FakeBedrock, Step, Turn};
 use agent_host_tests::fake_telegram::{Failure, FakeTelegram};
+use agent_host_tests::free_port;
 use serde_json::{Value, json};
 
 /// Where one secret is planted.
@@ -380,14 +381,6 @@ async fn talk_to_the_bot(serve: &Serve, telegram: &FakeTelegram) -> Vec<String> 
         .await;
     assert!(delivered, "the bot did not answer: {:#?}", telegram.calls());
     answers
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn read_lossy(path: &Path) -> String {

@@ -5,8 +5,8 @@
 //! hand out.
 //!
 //! Every outside endpoint of a deployed host points at a local listener that counts the
-//! connections it is offered. `serve` comes up with the Telegram bot and the S3 history
-//! store configured and answers `/ping`; the listeners must have seen nothing. Then one
+//! connections it is offered. `serve` comes up with the Telegram bot (its token in Secrets
+//! Manager) and the S3 history store configured and answers `/ping`; the listeners must have seen nothing. Then one
 //! request, and they must see the connections it makes: proof they were listening.
 
 use std::net::SocketAddr;
@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use agent_host_tests::{free_port, invoke, wait_until_serving};
+use serde_json::json;
 
 /// A TCP listener on 127.0.0.1 that counts connections and answers nothing useful
 /// (an HTTP 500), so a client that reaches it fails fast.
@@ -65,6 +66,7 @@ struct Endpoints {
     telegram: Listener,
     metadata: Listener,
     credentials: Listener,
+    secrets: Listener,
 }
 
 impl Endpoints {
@@ -75,16 +77,18 @@ impl Endpoints {
             telegram: Listener::start().await,
             metadata: Listener::start().await,
             credentials: Listener::start().await,
+            secrets: Listener::start().await,
         }
     }
 
-    fn counts(&self) -> [(&'static str, usize); 5] {
+    fn counts(&self) -> [(&'static str, usize); 6] {
         [
             ("bedrock", self.bedrock.count()),
             ("s3", self.s3.count()),
             ("telegram", self.telegram.count()),
             ("instance metadata", self.metadata.count()),
             ("container credentials", self.credentials.count()),
+            ("secrets manager", self.secrets.count()),
         ]
     }
 
@@ -105,7 +109,9 @@ fn serve(root: &Path, port: u16, endpoints: &Endpoints) -> Child {
         .env("AGENT_HOST_LOG", "warn")
         .env("AGENT_HOST_HISTORY_STORE", "s3")
         .env("AGENT_HOST_HISTORY_S3_BUCKET", "histories")
-        .env("AGENT_HOST_TELEGRAM_BOT_TOKEN", "123:snapshot-test-token")
+        // The bot's token in Secrets Manager, as the CDK app deploys it.
+        .env("AGENT_HOST_TELEGRAM_BOT_TOKEN_SECRET", "agent-host/bot-token")
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoints.secrets.url())
         .env("AGENT_HOST_TELEGRAM_API_BASE_URL", endpoints.telegram.url())
         .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", endpoints.bedrock.url())
         .env("AWS_ENDPOINT_URL_S3", endpoints.s3.url())
@@ -125,39 +131,6 @@ fn serve(root: &Path, port: u16, endpoints: &Endpoints) -> Child {
         .unwrap()
 }
 
-async fn wait_ready(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(reply) = reqwest::get(format!("http://127.0.0.1:{port}/ping")).await
-            && reply.status().is_success()
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "serve did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn ask(port: u16) -> Value {
-    reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/invocations"))
-        .body(json!({"prompt": "hello", "user_id": "7", "mode": "async"}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_reaches_out_before_the_first_request_and_task_ids_differ_per_copy() {
     let endpoints = Endpoints::start().await;
@@ -165,8 +138,8 @@ async fn nothing_reaches_out_before_the_first_request_and_task_ids_differ_per_co
     let (port_a, port_b) = (free_port(), free_port());
     let mut a = serve(first.path(), port_a, &endpoints);
     let mut b = serve(second.path(), port_b, &endpoints);
-    wait_ready(port_a).await;
-    wait_ready(port_b).await;
+    wait_until_serving(port_a).await;
+    wait_until_serving(port_b).await;
     // What a snapshot taken now would hold. Background work started at start (there
     // should be none) would show within this window.
     for _ in 0..10 {
@@ -182,7 +155,8 @@ async fn nothing_reaches_out_before_the_first_request_and_task_ids_differ_per_co
         "connections before the first request: {before:?}"
     );
 
-    let (answer_a, answer_b) = (ask(port_a).await, ask(port_b).await);
+    let ask = json!({"prompt": "hello", "user_id": "7", "mode": "async"});
+    let (answer_a, answer_b) = (invoke(port_a, &ask).await, invoke(port_b, &ask).await);
     let deadline = Instant::now() + Duration::from_secs(30);
     while endpoints.total() == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use agent_host_tests::fake_bedrock::{FakeBedrock, Step, Turn};
 use agent_host_tests::fake_secrets::FakeSecrets;
 use agent_host_tests::fake_telegram::{Failure, FakeTelegram};
+use agent_host_tests::{free_port, invoke, wait_until_serving};
 
 /// A token shaped like a real one, unique so a leak cannot hide.
 const TOKEN: &str = "987654:SECRET-telegram-token-MARKER-7f3a9c";
@@ -304,5 +305,56 @@ async fn session_id_is_the_one_the_relay_derives() {
     assert_eq!(
         stdout.trim(),
         agent_host_updates::route::session_id(987_654, USER)
+    );
+}
+
+/// A deployment keeps the token in Secrets Manager (`telegram_bot_token_secret`): `serve`
+/// reads it at the first Telegram update, never at start (a snapshot taken after start
+/// holds no credentials), once, and never prints it.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_reads_the_token_from_secrets_manager_at_the_first_update_only() {
+    let home = tempfile::tempdir().unwrap();
+    let telegram = FakeTelegram::start(TOKEN).await;
+    let secrets = FakeSecrets::start().await;
+    secrets.put("agent-host/bot-token", TOKEN);
+    let port = free_port();
+    let log = home.path().join("serve.log");
+    let log_file = std::fs::File::create(&log).unwrap();
+    let mut child = agent_host(home.path(), &telegram, None)
+        .env_remove("AGENT_HOST_TELEGRAM_BOT_TOKEN")
+        .env(
+            "AGENT_HOST_TELEGRAM_BOT_TOKEN_SECRET",
+            "agent-host/bot-token",
+        )
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets.endpoint_url())
+        .args(["serve", "--port", &port.to_string()])
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    wait_until_serving(port).await;
+    assert_eq!(secrets.reads("agent-host/bot-token"), 0, "read at start");
+
+    let mut start = FakeTelegram::private_message(USER, "/start");
+    start["update_id"] = 1.into();
+    let answer = invoke(port, &start).await;
+    assert_eq!(answer["status"], "handled", "{answer}");
+    let greeted = telegram
+        .wait_until(
+            |calls| calls.iter().any(|c| c.method == "sendMessage" && c.ok),
+            WAIT,
+        )
+        .await;
+    let mut help = FakeTelegram::private_message(USER, "/help");
+    help["update_id"] = 2.into();
+    invoke(port, &help).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(greeted, "{:#?}\n{log}", telegram.calls());
+    assert_eq!(secrets.reads("agent-host/bot-token"), 1, "read once");
+    assert!(
+        !log.contains(TOKEN.split(':').nth(1).unwrap()),
+        "the token leaked into the log:\n{log}"
     );
 }

@@ -432,3 +432,47 @@ pub fn commands_confined() -> bool {
         }
     }
 }
+
+/// A port of 127.0.0.1 that is free at this moment (for a `serve` process to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// Waits until a `serve` process on `port` answers `/ping` with a success.
+///
+/// # Panics
+/// After 30 s without one.
+pub async fn wait_until_serving(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(reply) = reqwest::get(format!("http://127.0.0.1:{port}/ping")).await
+            && reply.status().is_success()
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve on port {port} did not come up in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Posts `body` to `/invocations` of the `serve` process on `port`; its JSON answer.
+///
+/// # Panics
+/// When the request fails or the answer is not JSON.
+pub async fn invoke(port: u16, body: &Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/invocations"))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST /invocations")
+        .json()
+        .await
+        .expect("a JSON answer")
+}

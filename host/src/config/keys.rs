@@ -179,6 +179,11 @@ fn build() -> Vec<Key> {
             doc: "the Telegram bot's token (secret: never logged)",
         },
         text(
+            "telegram_bot_token_secret",
+            "none",
+            "Secrets Manager id or ARN of the bot's token, instead of `telegram_bot_token`: `serve` reads it at the first Telegram update (never at start), the `telegram` commands at start",
+        ),
+        text(
             "telegram_api_base_url",
             DEFAULT_TELEGRAM_API,
             "where the Telegram Bot API is reached (http:// or https://)",

@@ -53,6 +53,8 @@ pub struct Config {
     pub allowed_users: Vec<String>,
     /// Telegram bot token (secret).
     pub telegram_bot_token: Option<String>,
+    /// Secrets Manager id of the bot token, read when first needed.
+    pub telegram_bot_token_secret: Option<String>,
     /// Telegram Bot API base URL.
     pub telegram_api_base_url: String,
     /// How the Telegram bot behaves.
@@ -91,6 +93,7 @@ impl std::fmt::Debug for Config {
                 "telegram_bot_token",
                 &self.telegram_bot_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("telegram_bot_token_secret", &self.telegram_bot_token_secret)
             .field("telegram_api_base_url", &self.telegram_api_base_url)
             .field("telegram", &self.telegram)
             .field("telegram_poll_timeout", &self.telegram_poll_timeout)
@@ -204,6 +207,14 @@ impl Config {
             file,
         )?;
         let telegram = telegram_settings(values, &exec)?;
+        let telegram_bot_token = values.text("telegram_bot_token")?;
+        let telegram_bot_token_secret = values.text("telegram_bot_token_secret")?;
+        if telegram_bot_token.is_some() && telegram_bot_token_secret.is_some() {
+            anyhow::bail!(
+                "both telegram_bot_token and telegram_bot_token_secret are set: keep one (the \
+                 secret's id in a deployment, the token itself on a laptop)"
+            );
+        }
         Ok(Self {
             port: values
                 .number("port")?
@@ -225,7 +236,8 @@ impl Config {
             plugin_cache_dir,
             plugin_cpu_features,
             allowed_users: values.list("allowed_users")?,
-            telegram_bot_token: values.text("telegram_bot_token")?,
+            telegram_bot_token,
+            telegram_bot_token_secret,
             telegram_api_base_url,
             telegram,
             telegram_poll_timeout: Duration::from_secs(
@@ -521,6 +533,16 @@ mod tests {
             ("history_store = \"s3\"", vec![], "history_s3_bucket"),
             ("history_store = \"ftp\"", vec![], "history_store"),
             ("port = 0", vec![], "port"),
+            (
+                "telegram_bot_token = \"1:a\"\ntelegram_bot_token_secret = \"s\"",
+                vec![],
+                "keep one",
+            ),
+            (
+                "plugin_cpu_features = \"has avx\"",
+                vec![],
+                "plugin_cpu_features",
+            ),
         ];
         for (text, vars, expected) in cases {
             let message = format!("{:#}", with_env(text, &vars).unwrap_err());
@@ -530,7 +552,7 @@ mod tests {
 
     #[test]
     fn the_token_is_never_printed() {
-        let config = with_env("telegram_bot_token = \"123:secret\"", &[]).unwrap();
-        assert!(!format!("{config:?}").contains("secret"));
+        let config = with_env("telegram_bot_token = \"123:TOKEN-MARKER\"", &[]).unwrap();
+        assert!(!format!("{config:?}").contains("TOKEN-MARKER"));
     }
 }

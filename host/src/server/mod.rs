@@ -33,7 +33,7 @@ pub use payload::{DirectRequest, Invocation, Mode, TelegramUpdate};
 use crate::agent::launch::{Launcher, Outcome};
 use crate::agent::{Job, JobRunner, Progress, ProgressEvent};
 use crate::session::Users;
-use crate::telegram::Bot;
+use crate::telegram::{Bot, DeferredBot};
 
 /// The header carrying AgentCore's runtime session id (logged, never trusted).
 pub const SESSION_HEADER: &str = "x-amzn-bedrock-agentcore-runtime-session-id";
@@ -70,7 +70,7 @@ pub struct AppState {
 struct Inner {
     users: Arc<Users>,
     launcher: Arc<Launcher>,
-    bot: Option<Arc<Bot>>,
+    bot: Option<Arc<DeferredBot>>,
     settings: ServerSettings,
 }
 
@@ -121,12 +121,17 @@ impl AppState {
     /// The same state, with Telegram updates handed to `bot` (without one they are
     /// refused with a 503 that says the token is missing).
     pub fn with_bot(self, bot: Arc<Bot>) -> Self {
+        self.with_deferred_bot(DeferredBot::ready(bot))
+    }
+
+    /// The same state, with Telegram updates handed to a bot made at the first update.
+    pub fn with_deferred_bot(self, bot: DeferredBot) -> Self {
         let inner = &self.inner;
         Self {
             inner: Arc::new(Inner {
                 users: inner.users.clone(),
                 launcher: inner.launcher.clone(),
-                bot: Some(bot),
+                bot: Some(Arc::new(bot)),
                 settings: inner.settings.clone(),
             }),
         }
@@ -327,9 +332,21 @@ async fn telegram(state: &AppState, update: TelegramUpdate) -> Result<Response, 
             "a Telegram update arrived but telegram_bot_token is not set"
         );
         return Err(ApiError::unavailable(
-            "this host has no Telegram bot token (set AGENT_HOST_TELEGRAM_BOT_TOKEN), so it \
-             cannot answer Telegram updates",
+            "this host has no Telegram bot token (set AGENT_HOST_TELEGRAM_BOT_TOKEN_SECRET or \
+             AGENT_HOST_TELEGRAM_BOT_TOKEN), so it cannot answer Telegram updates",
         ));
+    };
+    let bot = match bot.get().await {
+        Ok(bot) => bot,
+        Err(error) => {
+            tracing::error!(
+                update_id = update.update_id,
+                "the Telegram bot cannot start: {error:#}"
+            );
+            return Err(ApiError::unavailable(&format!(
+                "the Telegram bot cannot start: {error:#}"
+            )));
+        }
     };
     let handled = bot.handle_update(update.raw).await;
     Ok(Json(json!({"status": handled.status(), "update_id": update.update_id, "details": handled.to_string()})).into_response())

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod bot;
 pub mod commands;
+pub mod deferred;
 pub mod draft;
 pub mod files_out;
 pub mod outbox;
@@ -27,4 +28,5 @@ pub mod webhook;
 pub use agent_host_updates::{ALLOWED_UPDATES, buttons, route, update};
 pub use api::BotApi;
 pub use bot::{Bot, BotSettings, Handled};
+pub use deferred::DeferredBot;
 pub use store::Store;
