@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { App } from 'aws-cdk-lib';
 import { AgentHostStack } from '../lib/agent-host-stack';
 

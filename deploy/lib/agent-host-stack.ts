@@ -93,7 +93,7 @@ function agentRuntime(
     agentRuntimeArtifact: agentcore.AgentRuntimeArtifact.fromAsset(REPO_ROOT, {
       platform: Platform.LINUX_ARM64,
       ignoreMode: IgnoreMode.DOCKER,
-      exclude: ['.git'],
+      exclude: IMAGE_EXCLUDES,
     }),
     lifecycleConfiguration: {
       idleRuntimeSessionTimeout: Duration.seconds(config.idleTimeoutSecs),
@@ -109,7 +109,7 @@ function agentRuntime(
       AGENT_HOST_TELEGRAM_BOT_TOKEN_SECRET: botToken.secretArn,
     },
   });
-
+  addSessionStorage(runtime);
   grantRuntime(runtime.role, config.modelId, bucket, botToken);
   return runtime;
 }
@@ -234,6 +234,6 @@ function outputs(stack: Stack, { runtime, url, bucket, botToken, webhookSecret }
 function nextSteps(stack: Stack, webhookUrl: string, botTokenArn: string, webhookSecretArn: string): string {
   return `1) aws secretsmanager put-secret-value --region ${stack.region} --secret-id ${botTokenArn} ` +
     "--secret-string '<token from @BotFather>'   " +
-    `2) AGENT_HOST_TELEGRAM_BOT_TOKEN=<token> AWS_REGION=${stack.region} agent-host telegram set-webhook ` +
+    `2) AGENT_HOST_TELEGRAM_BOT_TOKEN_SECRET=${botTokenArn} AWS_REGION=${stack.region} agent-host telegram set-webhook ` +
     `--url ${webhookUrl} --secret-id ${webhookSecretArn}`;
 }

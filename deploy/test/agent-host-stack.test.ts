@@ -344,7 +344,7 @@ describe('the default deployment', () => {
       `aws secretsmanager put-secret-value --region \${AWS::Region} --secret-id \${${ids.botToken}} --secret-string '<token from @BotFather>'`,
     ), nextSteps);
     assert.ok(nextSteps.includes(
-      'AGENT_HOST_TELEGRAM_BOT_TOKEN=<token> AWS_REGION=${AWS::Region} agent-host telegram set-webhook ' +
+      `AGENT_HOST_TELEGRAM_BOT_TOKEN_SECRET=\${${ids.botToken}} AWS_REGION=\${AWS::Region} agent-host telegram set-webhook ` +
         `--url \${${ids.url}.FunctionUrl} --secret-id \${${ids.webhookSecret}}`,
     ), nextSteps);
   });
