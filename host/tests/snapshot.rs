@@ -110,7 +110,10 @@ fn serve(root: &Path, port: u16, endpoints: &Endpoints) -> Child {
         .env("AGENT_HOST_HISTORY_STORE", "s3")
         .env("AGENT_HOST_HISTORY_S3_BUCKET", "histories")
         // The bot's token in Secrets Manager, as the CDK app deploys it.
-        .env("AGENT_HOST_TELEGRAM_BOT_TOKEN_SECRET", "agent-host/bot-token")
+        .env(
+            "AGENT_HOST_TELEGRAM_BOT_TOKEN_SECRET",
+            "agent-host/bot-token",
+        )
         .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoints.secrets.url())
         .env("AGENT_HOST_TELEGRAM_API_BASE_URL", endpoints.telegram.url())
         .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", endpoints.bedrock.url())
