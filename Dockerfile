@@ -26,8 +26,11 @@ COPY updates updates
 COPY relay relay
 COPY tests tests
 # The image's binary carries no debug info (the workspace's line tables alone are ~230 MB).
+# Fat LTO in one codegen unit, for size: 36.7 MB binary instead of 43.7 MB (measured, docs/image.md).
 ENV CARGO_PROFILE_RELEASE_DEBUG=false \
-    CARGO_PROFILE_RELEASE_STRIP=true
+    CARGO_PROFILE_RELEASE_STRIP=true \
+    CARGO_PROFILE_RELEASE_LTO=fat \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 RUN cargo build --release --locked -p agent-host --bin agent-host \
     && mkdir -p /out \
     && cp target/release/agent-host /out/agent-host \

@@ -13,8 +13,12 @@ use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::plugins::authoring::{self, NewPlugin, PluginKind, PluginLanguage};
 use crate::plugins::load::loader;
-use crate::plugins::{CallContext, LoadedPlugin, ToolOutcome, load_plugin};
+use crate::plugins::{
+    CallContext, Decision, LoadedPlugin, Manifest, PluginSet, PolicyDecision, ToolOutcome, World,
+    load_plugin_with_manifest, manifest_for_component,
+};
 use crate::shared::{is_plain_name, sha256_hex};
 use crate::start;
 
@@ -100,6 +104,17 @@ enum ToolsCommand {
         /// per workspace).
         #[arg(long, value_name = "NAME")]
         session: Option<String>,
+        /// Also load this tool plugin (a component not installed in plugins_dir), with the
+        /// same sandbox, grants and limits as installed ones; it replaces an installed
+        /// plugin of the same name. Its manifest is `<stem>.toml` beside it or its
+        /// project's `plugin.toml`. Repeatable.
+        #[arg(long, value_name = "WASM")]
+        plugin: Vec<PathBuf>,
+        /// Also put this policy in front of the tools, before the configured policies
+        /// (replacing one of the same name); every policy's decision is printed to stderr.
+        /// Repeatable.
+        #[arg(long, value_name = "WASM")]
+        policy: Vec<PathBuf>,
     },
 }
 
@@ -152,15 +167,56 @@ enum TelegramCommand {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
-    /// Says which world a component implements, what it asks for, or why it is refused.
+    /// Says which world and WIT version a component implements, what it imports and asks
+    /// for, whether the configuration grants that, or why it is refused.
     Check {
-        /// The component (`<name>.wasm`, with `<name>.toml` beside it).
+        /// The component: `<name>.wasm` with `<name>.toml` beside it, or a build output
+        /// inside a project with `plugin.toml`.
         file: PathBuf,
+    },
+    /// Starts a plugin project that builds anywhere: for Rust, a crate with the guest SDK
+    /// and the WIT package vendored, an example tool or policy with a unit test, a manifest
+    /// and a README; for Python, a componentize-py policy project.
+    New {
+        /// The plugin's name: lower-case letters, digits and '-' (e.g. word-count).
+        name: String,
+        /// A tool the model calls, or a policy that checks every tool call.
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        /// The language.
+        #[arg(long = "lang", value_enum, default_value = "rust")]
+        language: LanguageArg,
+        /// Where to create it (default: ./NAME); must be new or empty.
+        dir: Option<PathBuf>,
+    },
+    /// Writes the WIT package of the plugin contract (`agent:plugin`) as `DIR/plugin.wit`,
+    /// for other languages' tooling.
+    Wit {
+        /// The package version (default: the newest this host speaks).
+        #[arg(long, value_name = "V")]
+        version: Option<String>,
+        /// The directory to write into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Compiles every component of `plugins_dir` into `plugin_cache_dir` for
     /// `plugin_cpu_features`, and says for each whether it was there already. An image
     /// build runs it so its containers start without compiling.
     Precompile,
+}
+
+/// `plugin new --kind`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KindArg {
+    Tool,
+    Policy,
+}
+
+/// `plugin new --lang`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LanguageArg {
+    Rust,
+    Python,
 }
 
 /// Parses the arguments, runs the command, and returns the process exit code.
@@ -244,8 +300,34 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             input,
             workspace,
             session,
-        }) => tools_call(&config, &tool, &input, &workspace, session.as_deref()),
+            plugin,
+            policy,
+        }) => {
+            let trials = Trials {
+                tools: plugin,
+                policies: policy,
+            };
+            tools_call(
+                &config,
+                &tool,
+                &input,
+                &workspace,
+                session.as_deref(),
+                &trials,
+            )
+        }
         Command::Plugin(PluginCommand::Check { file }) => plugin_check(&config, &file),
+        Command::Plugin(PluginCommand::New {
+            name,
+            kind,
+            language,
+            dir,
+        }) => plugin_new(name, kind, language, dir),
+        Command::Plugin(PluginCommand::Wit { version, out }) => {
+            let written = authoring::write_wit(version.as_deref(), &out)?;
+            println!("wrote {}", written.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugin(PluginCommand::Precompile) => plugin_precompile(&config),
         Command::Doctor => Ok(doctor(&config)),
     }
@@ -355,12 +437,19 @@ fn print_all(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Components named on the command line to try beside the installed ones.
+struct Trials {
+    tools: Vec<PathBuf>,
+    policies: Vec<PathBuf>,
+}
+
 fn tools_call(
     config: &Config,
     tool: &str,
     input: &str,
     workspace: &Path,
     session: Option<&str>,
+    trials: &Trials,
 ) -> anyhow::Result<ExitCode> {
     let workspace = open_workspace(workspace)?;
     let input = if input == "-" {
@@ -373,17 +462,74 @@ fn tools_call(
         input.to_string()
     };
     let session = start::session_state(config, &session_name(session, &workspace)?)?;
-    let plugins = start::plugin_set(config)?;
+    let plugins = with_trials(config, start::plugin_set(config)?, trials)?;
     let context = CallContext::new(workspace, session.clone()).with_user("cli");
     // The configured policies decide exactly as they do for the agent.
-    let outcome = plugins.call(tool, &input, &context).outcome;
+    let checked = plugins.call(tool, &input, &context);
     // One call is this process's whole turn: what it set is written before it exits.
     session.flush()?;
+    for decision in &checked.decisions {
+        let shown = !trials.policies.is_empty() || decision.decision != Decision::Allow;
+        if shown {
+            eprintln!("{}", describe_decision(decision));
+        }
+    }
+    let outcome = checked.outcome;
     print_all(&format!("{}\n", outcome.text()))?;
     Ok(match outcome {
         ToolOutcome::Success(_) => ExitCode::SUCCESS,
         ToolOutcome::Error(_) => ExitCode::from(1),
     })
+}
+
+/// `plugins` with the components of `--plugin` and `--policy` loaded in, each with its
+/// project's manifest and the operator's grants for its name.
+fn with_trials(
+    config: &Config,
+    mut plugins: PluginSet,
+    trials: &Trials,
+) -> anyhow::Result<PluginSet> {
+    if trials.tools.is_empty() && trials.policies.is_empty() {
+        return Ok(plugins);
+    }
+    let runtime = start::plugin_runtime(config)?;
+    // Policies are put in front one by one: load the last first so they run as given.
+    for (file, world) in trials.tools.iter().map(|file| (file, World::Tool)).chain(
+        trials
+            .policies
+            .iter()
+            .rev()
+            .map(|file| (file, World::Policy)),
+    ) {
+        let manifest = manifest_for_component(file)?;
+        let plugin = load_plugin_with_manifest(&runtime, file, &manifest, &config.plugins)?;
+        let found = match &plugin {
+            LoadedPlugin::Tool(_) => World::Tool,
+            LoadedPlugin::Policy(_) => World::Policy,
+        };
+        if found != world {
+            let option = match found {
+                World::Tool => "--plugin",
+                World::Policy => "--policy",
+            };
+            anyhow::bail!(
+                "{} is a {found} (manifest {}): give it with {option}",
+                file.display(),
+                manifest.display()
+            );
+        }
+        plugins = plugins.with_trial(plugin)?;
+    }
+    Ok(plugins)
+}
+
+/// One policy's decision, as `tools call` shows it.
+fn describe_decision(decision: &PolicyDecision) -> String {
+    match &decision.decision {
+        Decision::Allow => format!("policy {}: allow", decision.policy),
+        Decision::Deny(reason) => format!("policy {}: deny: {reason}", decision.policy),
+        Decision::Rewrite(input) => format!("policy {}: rewrite to {input}", decision.policy),
+    }
 }
 
 /// The session of `--session name`, or by default one per canonical workspace path.
@@ -437,38 +583,99 @@ fn plugin_precompile(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn plugin_new(
+    name: String,
+    kind: KindArg,
+    language: LanguageArg,
+    dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let request = NewPlugin {
+        dir: dir.unwrap_or_else(|| PathBuf::from(&name)),
+        name,
+        kind: match kind {
+            KindArg::Tool => PluginKind::Tool,
+            KindArg::Policy => PluginKind::Policy,
+        },
+        language: match language {
+            LanguageArg::Rust => PluginLanguage::Rust,
+            LanguageArg::Python => PluginLanguage::Python,
+        },
+    };
+    let made = authoring::scaffold(&request)?;
+    println!(
+        "created the {} plugin {} in {} ({} files; agent:plugin@{}, agent-plugin-sdk {})",
+        request.kind,
+        request.name,
+        made.dir.display(),
+        made.files.len(),
+        crate::plugins::WIT_VERSION,
+        authoring::SDK_VERSION
+    );
+    println!("next:");
+    for step in &made.next_steps {
+        println!("  {step}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn plugin_check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
     let runtime = start::plugin_runtime(config)?;
     println!("component: {}", file.display());
-    match loader::compile_file(&runtime, file) {
-        Ok((component, _)) => {
-            let facts = loader::inspect(&runtime, &component);
-            match &facts.world {
-                Ok(world) => println!("world:     {world} (agent:plugin@{})", loader::WIT_VERSION),
-                Err(problem) => println!("world:     none ({problem})"),
-            }
-            println!("imports:   {}", facts.imports.join(", "));
-        }
+    let facts = match loader::compile_file(&runtime, file) {
+        Ok((component, _)) => loader::inspect(&runtime, &component),
         Err(error) => {
             println!("refused:   {error:#}");
             return Ok(ExitCode::from(1));
         }
+    };
+    match &facts.world {
+        Ok(world) => println!("world:     {world}"),
+        Err(problem) => println!("world:     none ({problem})"),
     }
-    let manifest_file = loader::manifest_path(file);
-    match load_plugin(&runtime, file, &config.plugins) {
+    let built_for = facts.wit_version.as_deref().unwrap_or("none");
+    let speaks = crate::plugins::WIT_VERSION;
+    if built_for == speaks {
+        println!("wit:       agent:plugin@{built_for} (this host speaks it)");
+    } else {
+        println!(
+            "wit:       agent:plugin@{built_for} (this host speaks agent:plugin@{speaks} only: \
+             rebuild the component against `agent-host plugin wit` or a new `plugin new` project)"
+        );
+    }
+    println!("imports:   {}", facts.imports.join(", "));
+    let manifest_file = match manifest_for_component(file) {
+        Ok(path) => path,
+        Err(error) => {
+            println!("refused:   {error:#}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    println!("manifest:  {}", manifest_file.display());
+    let manifest = match Manifest::load(&manifest_file) {
+        Ok(manifest) => manifest,
+        Err(error) => {
+            println!("refused:   {error:#}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    println!("name:      {}", manifest.name);
+    // What the manifest asks for, against the grants of the configuration in use.
+    let digest = sha256_hex(&std::fs::read(file)?, 32);
+    let grant = config.plugins.for_plugin(&manifest.name);
+    for check in grant.check_each(&manifest, &digest) {
+        let verdict = match &check.refusal {
+            None if check.asked == "no" || check.asked == "none" => "not asked for".to_string(),
+            None => "granted".to_string(),
+            Some(refusal) => format!("NOT GRANTED: {refusal}"),
+        };
+        println!(
+            "asks for:  {} = {}: {verdict}",
+            check.capability, check.asked
+        );
+    }
+    match load_plugin_with_manifest(&runtime, file, &manifest_file, &config.plugins) {
         Ok(plugin) => {
-            let identity = plugin.identity();
-            let caps = &identity.capabilities;
-            let limits = &identity.limits;
-            println!("manifest:  {}", manifest_file.display());
-            println!("name:      {}", identity.name);
-            println!(
-                "asks for:  workspace {}, session-state {}, log {}, exec {}",
-                caps.workspace,
-                yes_no(caps.session_state),
-                yes_no(caps.log),
-                yes_no(caps.exec)
-            );
+            let limits = &plugin.identity().limits;
             println!(
                 "limits:    memory {} MiB, time {} ms, result {} KiB",
                 limits.memory_mb, limits.timeout_ms, limits.max_result_kb
@@ -487,8 +694,4 @@ fn plugin_check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
-}
-
-fn yes_no(value: bool) -> &'static str {
-    if value { "yes" } else { "no" }
 }

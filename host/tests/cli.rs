@@ -325,15 +325,42 @@ fn plugin_check_reports_the_world_and_the_asks_or_the_refusal() {
     let output = shell.run(&["plugin", "check", files.to_str().unwrap()]);
     let text = stdout(&output);
     assert!(output.status.success(), "{text}");
+    assert!(text.contains("world:     tool-plugin\n"), "{text}");
     assert!(
-        text.contains("world:     tool-plugin (agent:plugin@0.1.0)"),
+        text.contains("wit:       agent:plugin@0.1.0 (this host speaks it"),
         "{text}"
     );
     assert!(
-        text.contains("asks for:  workspace read-write, session-state yes"),
+        text.contains("asks for:  workspace = read-write: granted"),
+        "{text}"
+    );
+    assert!(
+        text.contains("asks for:  session_state = yes: granted"),
+        "{text}"
+    );
+    assert!(
+        text.contains("asks for:  exec = no: not asked for"),
         "{text}"
     );
     assert!(text.contains("tool:      Read"), "{text}");
+
+    // A grant the configuration withholds is named with the setting that would give it.
+    let config = shell.home.path().join("narrow.toml");
+    std::fs::write(&config, "[plugins.files]\nworkspace = \"read-only\"\n").unwrap();
+    let output = shell.run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "plugin",
+        "check",
+        files.to_str().unwrap(),
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("asks for:  workspace = read-write: NOT GRANTED")
+            && text.contains("set `workspace = \"read-write\"` under [plugins.files]"),
+        "{text}"
+    );
 
     let broken = shell.home.path().join("broken.wasm");
     std::fs::write(&broken, b"not wasm").unwrap();

@@ -8,12 +8,14 @@
 //!   and pre-linking, the tools' input schemas.
 //! - the call path, here: [`tools`] and [`policy`] (the two worlds); [`set`] (a directory
 //!   of plugins); [`chain`] (every tool call through each policy before it runs);
-//!   [`live`] (the set in force, swapped when the directory changes); [`audit`].
+//!   [`live`] (the set in force, swapped when the directory changes); [`audit`]; and
+//!   [`authoring`] (what plugin authors get: new projects, the WIT package).
 
 pub mod engine;
 pub mod load;
 
 pub mod audit;
+pub mod authoring;
 pub mod chain;
 pub mod live;
 pub mod policy;
@@ -31,11 +33,11 @@ pub use engine::runtime::{CpuFeatures, PluginRuntime};
 pub use engine::sandbox::{CallContext, CallFailure, PluginIdentity};
 pub use engine::session_state::SessionState;
 pub use live::LivePlugins;
-pub use load::grants::{PluginGrant, PluginSettings};
-pub use load::loader::{ComponentFacts, WIT_VERSION};
+pub use load::grants::{GrantCheck, PluginGrant, PluginSettings};
+pub use load::loader::{ComponentFacts, WIT_VERSION, manifest_for_component};
 pub use load::manifest::{Manifest, World};
 pub use policy::PolicyPlugin;
-pub use set::{LoadedPlugin, PluginSet, load_plugin};
+pub use set::{LoadedPlugin, PluginSet, load_plugin, load_plugin_with_manifest};
 pub use tools::{ToolOutcome, ToolPlugin, ToolRegistry};
 
 /// Where the build put the built-in plugins of this checkout (`target/plugins/builtin`).

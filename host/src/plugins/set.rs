@@ -12,7 +12,7 @@ use super::tools::{ToolOutcome, ToolPlugin, ToolRegistry};
 use crate::plugins::engine::runtime::PluginRuntime;
 use crate::plugins::engine::sandbox::{CallContext, PluginIdentity};
 use crate::plugins::load::grants::PluginSettings;
-use crate::plugins::load::loader::{PreparedPlugin, prepare_plugin};
+use crate::plugins::load::loader::{PreparedPlugin, manifest_path, prepare_plugin};
 
 /// A loaded plugin of either world.
 pub enum LoadedPlugin {
@@ -32,14 +32,25 @@ impl LoadedPlugin {
     }
 }
 
-/// Loads the plugin whose component is `wasm`, with the operator's `settings`; an error
-/// names the plugin, the file and the problem.
+/// Loads the plugin whose component is `wasm` in a plugin directory (its manifest beside
+/// it), with the operator's `settings`; an error names the plugin, the file and the problem.
 pub fn load_plugin(
     runtime: &Arc<PluginRuntime>,
     wasm: &Path,
     settings: &PluginSettings,
 ) -> anyhow::Result<LoadedPlugin> {
-    Ok(match prepare_plugin(runtime, wasm, settings)? {
+    load_plugin_with_manifest(runtime, wasm, &manifest_path(wasm), settings)
+}
+
+/// [`load_plugin`] with the manifest at `manifest` (see
+/// [`crate::plugins::manifest_for_component`]).
+pub fn load_plugin_with_manifest(
+    runtime: &Arc<PluginRuntime>,
+    wasm: &Path,
+    manifest: &Path,
+    settings: &PluginSettings,
+) -> anyhow::Result<LoadedPlugin> {
+    Ok(match prepare_plugin(runtime, wasm, manifest, settings)? {
         PreparedPlugin::Tool(sandbox, pre) => {
             let name = sandbox.identity.name.clone();
             let plugin = ToolPlugin::new(sandbox, pre)
@@ -103,6 +114,27 @@ impl PluginSet {
             );
         }
         Ok(set)
+    }
+
+    /// Adds `plugin` to try it (`agent-host tools call --plugin/--policy`): a tool plugin
+    /// takes the place of a configured plugin of the same name (a new build of it); a
+    /// policy runs first, before the configured ones (again replacing one of its name), so
+    /// its decision is always seen.
+    pub fn with_trial(mut self, plugin: LoadedPlugin) -> anyhow::Result<Self> {
+        let name = plugin.identity().name.clone();
+        match plugin {
+            LoadedPlugin::Tool(plugin) => {
+                let mut tools = self.tools.without_plugin(&name);
+                tools.add(plugin)?;
+                self.tools = tools;
+            }
+            LoadedPlugin::Policy(plugin) => {
+                self.policies
+                    .retain(|policy| policy.identity().name != name);
+                self.policies.insert(0, Arc::new(plugin));
+            }
+        }
+        Ok(self)
     }
 
     /// Records every call made through this set in `audit`, when there is one.

@@ -134,6 +134,22 @@ pub struct ToolRegistry {
 impl ToolRegistry {
     /// Adds `plugin`'s tools; refuses a tool name that is already taken.
     pub fn add(&mut self, plugin: ToolPlugin) -> anyhow::Result<()> {
+        self.add_shared(Arc::new(plugin))
+    }
+
+    /// The registry without the plugin called `name` (for trying a new build of it).
+    pub fn without_plugin(&self, name: &str) -> ToolRegistry {
+        let mut rest = ToolRegistry::default();
+        for plugin in &self.plugins {
+            if plugin.identity().name != name {
+                rest.add_shared(plugin.clone())
+                    .expect("tool names were unique in the full registry");
+            }
+        }
+        rest
+    }
+
+    fn add_shared(&mut self, plugin: Arc<ToolPlugin>) -> anyhow::Result<()> {
         for tool in plugin.tools() {
             if let Some((other, _)) = self.by_name.get(&tool.spec.name) {
                 anyhow::bail!(
@@ -150,7 +166,7 @@ impl ToolRegistry {
             self.by_name
                 .insert(tool.spec.name.clone(), (index, tool_index));
         }
-        self.plugins.push(Arc::new(plugin));
+        self.plugins.push(plugin);
         Ok(())
     }
 

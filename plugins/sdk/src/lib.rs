@@ -27,11 +27,21 @@
 //! ```
 //!
 //! Build it with `cargo build --release --target wasm32-wasip2` and put the `.wasm` next to
-//! a manifest (see `plugins/README.md`).
+//! a manifest. `agent-host plugin new NAME --kind tool|policy` makes a project with this crate
+//! vendored, a manifest, a working example and a README that walks through building, trying
+//! (`agent-host tools call --plugin`) and installing it.
+//!
+//! - [`Tool`] and [`export_tools!`]: a tool plugin (feature `tool`, the default);
+//! - `policy`: a policy plugin (feature `policy`);
+//! - [`host`]: the workspace root, the plugin's configuration, logging, running commands;
+//! - [`paths`]: inputs made workspace paths, sandbox refusals made sentences;
+//! - [`state`]: what a plugin keeps between calls of one session.
 //!
 //! The host validates every input against the tool's schema before `call` runs, so `call`
 //! receives well-formed input; a deserialisation failure that slips through still comes
 //! back to the model as an `InputValidationError` it can act on.
+
+#![warn(missing_docs)]
 
 #[cfg(not(any(feature = "tool", feature = "policy")))]
 compile_error!("enable the `tool` or the `policy` feature of agent-plugin-sdk");
@@ -46,9 +56,13 @@ pub mod state;
 pub use serde;
 pub use serde_json;
 
+// `../../wit` from this crate is the repository's `wit/` here, and the project's `wit/` in a
+// project made by `agent-host plugin new` (which vendors this crate in vendor/agent-plugin-sdk).
+
 /// Bindings for the `tool-plugin` world, generated from `wit/plugin.wit`.
 #[cfg(feature = "tool")]
 #[doc(hidden)]
+#[allow(missing_docs)]
 pub mod tool_bindings {
     wit_bindgen::generate!({
         path: "../../wit",
@@ -63,6 +77,7 @@ pub mod tool_bindings {
 /// Bindings for the `policy-plugin` world, generated from `wit/plugin.wit`.
 #[cfg(feature = "policy")]
 #[doc(hidden)]
+#[allow(missing_docs)]
 pub mod policy_bindings {
     wit_bindgen::generate!({
         path: "../../wit",

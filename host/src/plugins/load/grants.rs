@@ -70,6 +70,20 @@ pub fn builtin_digest(name: &str) -> Option<&'static str> {
         .find_map(|(builtin, digest)| (builtin == name).then_some(digest))
 }
 
+/// One capability, what a manifest asks of it, and whether the operator's grant allows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantCheck {
+    /// The capability as the manifest and the configuration name it: `workspace`,
+    /// `session_state`, `log` or `exec`.
+    pub capability: &'static str,
+    /// What the manifest asks for: `none`, `read-only` or `read-write` for the workspace,
+    /// `yes` or `no` for the others.
+    pub asked: String,
+    /// `None` when the grant allows what is asked; else why not, naming the setting that
+    /// would.
+    pub refusal: Option<String>,
+}
+
 fn yes() -> bool {
     true
 }
@@ -97,45 +111,77 @@ impl PluginGrant {
     /// naming the first capability it asks for that is not granted. `digest` is the
     /// component's SHA-256 (lower-case hex), which decides the built-in defaults.
     pub fn resolve(&self, manifest: &Manifest, digest: &str) -> Result<Capabilities, String> {
+        match self
+            .check_each(manifest, digest)
+            .into_iter()
+            .find_map(|check| check.refusal)
+        {
+            Some(refusal) => Err(refusal),
+            None => Ok(manifest.capabilities.clone()),
+        }
+    }
+
+    /// Each capability, what the manifest asks of it, and whether this grant allows that
+    /// (what `agent-host plugin check` shows an author).
+    pub fn check_each(&self, manifest: &Manifest, digest: &str) -> Vec<GrantCheck> {
         let asks = &manifest.capabilities;
         let name = &manifest.name;
         let refuse = |what: &str, setting: &str| {
-            Err(format!(
+            Some(format!(
                 "it asks for {what}, which the operator's configuration does not grant \
                  (set `{setting}` under [plugins.{name}] to grant it)"
             ))
         };
-        if asks.workspace > self.workspace {
-            return refuse(
-                &format!(
-                    "workspace = \"{}\" (granted: \"{}\")",
-                    asks.workspace, self.workspace
-                ),
-                &format!("workspace = \"{}\"", asks.workspace),
-            );
-        }
-        if asks.session_state && !self.session_state {
-            return refuse("session_state", "session_state = true");
-        }
-        if asks.log && !self.log {
-            return refuse("log", "log = true");
-        }
+        let yes_no = |asked: bool| if asked { "yes" } else { "no" }.to_string();
+        let workspace = GrantCheck {
+            capability: "workspace",
+            asked: asks.workspace.to_string(),
+            refusal: (asks.workspace > self.workspace)
+                .then(|| {
+                    refuse(
+                        &format!(
+                            "workspace = \"{}\" (granted: \"{}\")",
+                            asks.workspace, self.workspace
+                        ),
+                        &format!("workspace = \"{}\"", asks.workspace),
+                    )
+                })
+                .flatten(),
+        };
+        let session_state = GrantCheck {
+            capability: "session_state",
+            asked: yes_no(asks.session_state),
+            refusal: (asks.session_state && !self.session_state)
+                .then(|| refuse("session_state", "session_state = true"))
+                .flatten(),
+        };
+        let log = GrantCheck {
+            capability: "log",
+            asked: yes_no(asks.log),
+            refusal: (asks.log && !self.log)
+                .then(|| refuse("log", "log = true"))
+                .flatten(),
+        };
         let builtin = EXEC_BY_DEFAULT.contains(&name.as_str());
-        let exec = self
+        let exec_granted = self
             .exec
             .unwrap_or_else(|| builtin && builtin_digest(name) == Some(digest));
-        if asks.exec && !exec {
-            if builtin && self.exec.is_none() {
-                return Err(format!(
-                    "it asks for exec under the name of the built-in plugin {name}, but it is \
-                     not the component this host was built with (SHA-256 {digest}); only the \
-                     built-in one runs commands by default (set `exec = true` under \
-                     [plugins.{name}] to grant it to this one)"
-                ));
-            }
-            return refuse("exec", "exec = true");
-        }
-        Ok(asks.clone())
+        let exec_refusal = match (asks.exec && !exec_granted, builtin && self.exec.is_none()) {
+            (false, _) => None,
+            (true, true) => Some(format!(
+                "it asks for exec under the name of the built-in plugin {name}, but it is \
+                 not the component this host was built with (SHA-256 {digest}); only the \
+                 built-in one runs commands by default (set `exec = true` under \
+                 [plugins.{name}] to grant it to this one)"
+            )),
+            (true, false) => refuse("exec", "exec = true"),
+        };
+        let exec = GrantCheck {
+            capability: "exec",
+            asked: yes_no(asks.exec),
+            refusal: exec_refusal,
+        };
+        vec![workspace, session_state, log, exec]
     }
 
     /// The plugin's configuration: the manifest's `[config]` overlaid by the operator's.

@@ -40,21 +40,56 @@ pub struct ComponentFacts {
     pub imports: Vec<String>,
     /// The names of everything it exports.
     pub exports: Vec<String>,
+    /// The version of `agent:plugin` it was built against (from the interfaces it exports
+    /// or imports), whether or not this host speaks it.
+    pub wit_version: Option<String>,
 }
 
-/// The manifest that belongs to component `wasm` (`x.wasm` → `x.toml`).
+/// The manifest that belongs to component `wasm` in a plugin directory (`x.wasm` →
+/// `x.toml`).
 pub fn manifest_path(wasm: &Path) -> PathBuf {
     wasm.with_extension("toml")
 }
 
-/// Checks and pre-links the plugin whose component is `wasm`, with the operator's
-/// `settings`; an error names the plugin, the file and the problem.
+/// How many directories above a component [`manifest_for_component`] looks for a
+/// project's `plugin.toml`: enough for cargo's `target/wasm32-wasip2/release/x.wasm`.
+const PROJECT_DEPTH: usize = 4;
+
+/// The manifest of a component named on the command line (`plugin check`, `tools call
+/// --plugin`): `x.toml` beside `x.wasm` as in a plugin directory, or else the `plugin.toml`
+/// of the project it was built in (the nearest one at most four directories up, e.g. from
+/// `target/wasm32-wasip2/release/`). A plugin directory never looks beyond the first.
+pub fn manifest_for_component(wasm: &Path) -> anyhow::Result<PathBuf> {
+    let beside = manifest_path(wasm);
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    let found = wasm
+        .ancestors()
+        .skip(1)
+        .take(PROJECT_DEPTH + 1)
+        .map(|dir| dir.join("plugin.toml"))
+        .find(|candidate| candidate.is_file());
+    found.with_context(|| {
+        format!(
+            "no manifest for {}: put it beside the component as {}, or build the component \
+             in a project whose plugin.toml is at most {PROJECT_DEPTH} directories above it",
+            wasm.display(),
+            beside.display()
+        )
+    })
+}
+
+/// Checks and pre-links the plugin whose component is `wasm` and whose manifest is
+/// `manifest`, with the operator's `settings`; an error names the plugin, the file and
+/// the problem.
 pub(crate) fn prepare_plugin(
     runtime: &Arc<PluginRuntime>,
     wasm: &Path,
+    manifest: &Path,
     settings: &PluginSettings,
 ) -> anyhow::Result<PreparedPlugin> {
-    let manifest = Manifest::load(&manifest_path(wasm))?;
+    let manifest = Manifest::load(manifest)?;
     let name = manifest.name.clone();
     load_with_manifest(runtime, wasm, manifest, settings)
         .with_context(|| format!("plugin {name} ({}) is refused", wasm.display()))
@@ -171,10 +206,16 @@ pub fn inspect(runtime: &PluginRuntime, component: &Component) -> ComponentFacts
         .map(|(name, _)| name.to_string())
         .collect();
     let world = world_of(&exports);
+    let wit_version = exports
+        .iter()
+        .chain(&imports)
+        .find_map(|name| name.strip_prefix("agent:plugin/")?.split_once('@'))
+        .map(|(_, version)| version.to_string());
     ComponentFacts {
         world,
         imports,
         exports,
+        wit_version,
     }
 }
 
