@@ -76,6 +76,23 @@ impl Author {
         dir
     }
 
+    /// `plugin check` accepts `component`, names the WIT version it was built against and
+    /// `world`; returns the report.
+    fn check(&self, component: &Path, world: &str) -> String {
+        let check = self.agent_host(&["plugin", "check", component.to_str().unwrap()]);
+        let report = text(&check);
+        assert!(check.status.success(), "{report}");
+        assert!(
+            report.contains("wit:       agent:plugin@0.1.0 (this host speaks it)"),
+            "{report}"
+        );
+        assert!(
+            report.contains(&format!("world:     {world}\n")),
+            "{report}"
+        );
+        report
+    }
+
     fn call(&self, option: &str, component: &Path, tool: &str, input: &str) -> Output {
         self.agent_host(&[
             "tools",
@@ -140,14 +157,7 @@ fn a_rust_tool_and_a_rust_policy_from_an_empty_directory() {
     let tool = author.new_plugin("word-count", "tool", "rust");
     run_documented(&tool, RUST_BUILD);
     let tool_wasm = tool.join("target/wasm32-wasip2/release/word_count.wasm");
-    let check = author.agent_host(&["plugin", "check", tool_wasm.to_str().unwrap()]);
-    let report = text(&check);
-    assert!(check.status.success(), "{report}");
-    assert!(
-        report.contains("wit:       agent:plugin@0.1.0 (this host speaks it"),
-        "{report}"
-    );
-    assert!(report.contains("world:     tool-plugin"), "{report}");
+    let report = author.check(&tool_wasm, "tool-plugin");
     assert!(
         report.contains(&format!(
             "manifest:  {}",
@@ -200,13 +210,7 @@ fn a_rust_tool_and_a_rust_policy_from_an_empty_directory() {
     let policy = author.new_plugin("no-lockfile-edits", "policy", "rust");
     run_documented(&policy, RUST_BUILD);
     let policy_wasm = policy.join("target/wasm32-wasip2/release/no_lockfile_edits.wasm");
-    let check = author.agent_host(&["plugin", "check", policy_wasm.to_str().unwrap()]);
-    assert!(check.status.success(), "{}", text(&check));
-    assert!(
-        text(&check).contains("wit:       agent:plugin@0.1.0"),
-        "{}",
-        text(&check)
-    );
+    author.check(&policy_wasm, "policy-plugin");
     assert_denies_lock_file_writes(&author, &policy_wasm, "no-lockfile-edits");
 
     // A tool given where a policy belongs is named, not half-loaded.
@@ -266,14 +270,7 @@ fn a_python_policy_from_an_empty_directory() {
     run_documented(&policy, PYTHON_BUILD);
     let wasm = policy.join("build/no-lockfile-edits.wasm");
     assert!(policy.join("build/no-lockfile-edits.toml").is_file());
-    let check = author.agent_host(&["plugin", "check", wasm.to_str().unwrap()]);
-    let report = text(&check);
-    assert!(check.status.success(), "{report}");
-    assert!(
-        report.contains("wit:       agent:plugin@0.1.0 (this host speaks it"),
-        "{report}"
-    );
-    assert!(report.contains("world:     policy-plugin"), "{report}");
+    author.check(&wasm, "policy-plugin");
     assert_denies_lock_file_writes(&author, &wasm, "no-lockfile-edits");
     eprintln!(
         "plugin new to a first policy decision in Python: {:.1} s (build included)",
