@@ -121,12 +121,7 @@ fn save(
                     .map_err(|error| format!("I could not save {copy}: {error}"))?
                     .path
             };
-            Some(ImageRef {
-                path,
-                format: fitted.format,
-                width: fitted.width,
-                height: fitted.height,
-            })
+            Some(fitted.reference(path))
         }
     };
     Ok(Upload {
