@@ -10,7 +10,8 @@
 //! The test proves that no marker reaches anything a user or a log reader can see: a tool
 //! result (the whole requests sent to the model), the HTTP answer, serve's stdout and
 //! stderr at debug level, the audit log, the histories the host stored — nor, with the
-//! bot token, anything the Telegram bot says or logs while Telegram fails under it. It also proves the
+//! bot token (in the config file in one run, read from Secrets Manager in the other), anything
+//! the Telegram bot says or logs while Telegram fails under it. It also proves the
 //! hostile commands really ran (so it cannot pass by nothing happening), and when the
 //! kernel cannot confine commands (`agent-host doctor` fails) it is skipped — loudly, and
 //! never under `CI`.
@@ -22,6 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agent_host_tests::fake_bedrock::{FakeBedrock, Step, Turn};
+use agent_host_tests::fake_secrets::FakeSecrets;
 use agent_host_tests::fake_telegram::{Failure, FakeTelegram};
 use agent_host_tests::free_port;
 use serde_json::{Value, json};
@@ -41,22 +43,29 @@ enum Place {
     WorkspaceRootFile(&'static str),
     /// A file in a directory nothing points at.
     OutsideFile(&'static str),
+    /// A secret in (the fake) Secrets Manager, by id, whose value the host reads at run
+    /// time for the configuration key named (`<key> = "<id>"` in the config file).
+    SecretsManager {
+        /// The configuration key that names the secret.
+        key: &'static str,
+        /// The secret's id.
+        id: &'static str,
+    },
 }
 
 /// Every secret the host may hold or sit beside, one row each. **Every new secret (bot
 /// token, git and API tokens, signing keys, ...) gets a row here**, so this one test keeps
 /// proving that none of them reaches a tool result, a log, the audit log or an answer.
 ///
-/// The config file carries `telegram_bot_token`, so `AGENT_HOST_TELEGRAM_BOT_TOKEN` is
-/// deliberately not set: the environment overrides the file and the file's marker would
-/// no longer be in the process. The bare `TELEGRAM_BOT_TOKEN` stands for the environment's
-/// copy of the bot token instead.
+/// The bot token is in [`BOT_TOKENS`]: one row for each way the host can hold it, one run of
+/// the test for each. `AGENT_HOST_TELEGRAM_BOT_TOKEN` is deliberately not set: the
+/// environment overrides the file and the planted marker would no longer be in the process.
+/// The bare `TELEGRAM_BOT_TOKEN` stands for the environment's copy of the bot token instead.
 const SECRETS: &[(&str, Place)] = &[
     ("env-aws-secret", Place::Env("AWS_SECRET_ACCESS_KEY")),
     ("env-aws-session", Place::Env("AWS_SESSION_TOKEN")),
     ("env-github", Place::Env("GITHUB_TOKEN")),
     ("env-telegram", Place::Env("TELEGRAM_BOT_TOKEN")),
-    ("config-telegram", Place::ConfigKey("telegram_bot_token")),
     (
         "state-history",
         Place::StateFile("history/other-user.jsonl"),
@@ -64,6 +73,20 @@ const SECRETS: &[(&str, Place)] = &[
     ("home-aws", Place::HomeFile(".aws/credentials")),
     ("workspace-bob", Place::WorkspaceRootFile("bob/notes.md")),
     ("outside", Place::OutsideFile("outside/secret.txt")),
+];
+
+/// The bot token, as the host may hold it: in its config file (`telegram_bot_token`), or
+/// read from Secrets Manager at the first update (`telegram_bot_token_secret`, as a
+/// deployed host does). The two keys exclude each other, so each gets a run of its own.
+const BOT_TOKENS: [(&str, Place); 2] = [
+    ("config-telegram", Place::ConfigKey("telegram_bot_token")),
+    (
+        "secrets-manager-telegram",
+        Place::SecretsManager {
+            key: "telegram_bot_token_secret",
+            id: "agent-host/telegram-bot-token",
+        },
+    ),
 ];
 
 /// The user the hostile model works for.
@@ -132,7 +155,7 @@ impl Layout {
     /// The planted file of `place`, if it is a file.
     fn file_of(&self, place: Place) -> Option<PathBuf> {
         match place {
-            Place::Env(_) => None,
+            Place::Env(_) | Place::SecretsManager { .. } => None,
             Place::ConfigKey(_) => Some(self.config.clone()),
             Place::StateFile(rel) => Some(self.state.join(rel)),
             Place::HomeFile(rel) => Some(self.home.join(rel)),
@@ -167,18 +190,23 @@ fn random_hex() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Plants every row of [`SECRETS`] in `layout` (files and the config file; environment
-/// markers are returned for [`host_command`] to set).
-fn plant(layout: &Layout) -> Vec<(Marker, Place)> {
+/// Plants every row of [`SECRETS`] and the `bot_token` row in `layout` (files and the
+/// config file; environment markers are returned for [`host_command`] to set, Secrets
+/// Manager ones for the test to put in its fake).
+fn plant(layout: &Layout, bot_token: (&'static str, Place)) -> Vec<(Marker, Place)> {
     let mut config_lines = Vec::new();
     let mut planted = Vec::new();
-    for &(label, place) in SECRETS {
+    for &(label, place) in SECRETS.iter().chain([&bot_token]) {
         let value = format!("MARKER-{label}-{}", random_hex());
         let description = match place {
             Place::Env(name) => format!("${name}"),
             Place::ConfigKey(key) => {
                 config_lines.push(format!("{key} = \"{value}\""));
                 format!("{key} in {}", layout.config.display())
+            }
+            Place::SecretsManager { key, id } => {
+                config_lines.push(format!("{key} = \"{id}\""));
+                format!("the Secrets Manager secret {id} ({key})")
             }
             _ => {
                 let file = layout.file_of(place).unwrap();
@@ -197,6 +225,16 @@ fn plant(layout: &Layout) -> Vec<(Marker, Place)> {
     std::fs::create_dir_all(layout.config.parent().unwrap()).expect("config dir");
     std::fs::write(&layout.config, config_lines.join("\n") + "\n").expect("write config");
     planted
+}
+
+/// The value held where `place` is, for `marker`: the marker itself, except that the host
+/// checks a token read from Secrets Manager for the shape `<bot id>:<secret>`, so there
+/// the marker is the secret part (and what the test looks for).
+fn stored_value(place: Place, marker: &str) -> String {
+    match place {
+        Place::SecretsManager { .. } => format!("7000001:{marker}"),
+        _ => marker.to_string(),
+    }
 }
 
 /// What a planted file holds: the marker, in the shape such a file has.
@@ -282,10 +320,12 @@ impl Serve {
         markers: &[(Marker, Place)],
         fake: &FakeBedrock,
         telegram: &FakeTelegram,
+        secrets: &FakeSecrets,
     ) -> Self {
         let port = free_port();
         let child = host_command(layout, markers, &["serve", "--port", &port.to_string()])
             .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", fake.endpoint())
+            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets.endpoint_url())
             .env("AGENT_HOST_TELEGRAM_API_BASE_URL", telegram.base_url())
             .env("AGENT_HOST_TELEGRAM_SEND_INTERVAL_MS", "0")
             .env(
@@ -354,7 +394,7 @@ impl Drop for Serve {
 /// Talks to the bot through `/invocations` while Telegram fails now and then, so the
 /// bot's requests (the token is in each URL), its retries and its error lines all happen.
 /// Returns the HTTP answers.
-async fn talk_to_the_bot(serve: &Serve, telegram: &FakeTelegram) -> Vec<String> {
+async fn talk_to_the_bot(serve: &Serve, telegram: &FakeTelegram, layout: &Layout) -> Vec<String> {
     telegram.fail_next("sendMessage", Failure::DropConnection);
     telegram.fail_next("sendMessage", Failure::Status(502, "Bad Gateway".into()));
     let updates = [
@@ -379,7 +419,12 @@ async fn talk_to_the_bot(serve: &Serve, telegram: &FakeTelegram) -> Vec<String> 
             Duration::from_secs(60),
         )
         .await;
-    assert!(delivered, "the bot did not answer: {:#?}", telegram.calls());
+    assert!(
+        delivered,
+        "the bot did not answer: {:#?}\nserve's output:\n{}",
+        telegram.calls(),
+        read_lossy(&layout.stdout) + &read_lossy(&layout.stderr)
+    );
     answers
 }
 
@@ -629,8 +674,18 @@ fn audit_entries(layout: &Layout) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_planted_secret_reaches_a_tool_result_log_audit_line_or_answer() {
+    secret_markers_stay_hidden(BOT_TOKENS[0]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_with_the_bot_token_in_secrets_manager() {
+    secret_markers_stay_hidden(BOT_TOKENS[1]).await;
+}
+
+/// The test, with the bot token held as `bot_token` says.
+async fn secret_markers_stay_hidden(bot_token: (&'static str, Place)) {
     let layout = Layout::new();
-    let markers = plant(&layout);
+    let markers = plant(&layout, bot_token);
     install_tools(&layout);
     if let Some(why) = doctor_refusal(&layout, &markers) {
         return agent_host_tests::skip(&why);
@@ -638,20 +693,27 @@ async fn no_planted_secret_reaches_a_tool_result_log_audit_line_or_answer() {
     let turns = attacks(&layout);
     let fake = FakeBedrock::start(script(&turns)).await;
 
-    // The bot token is the config file's marker: the Telegram fake accepts only it, so
-    // every call the bot makes carries the secret in its URL.
-    let token = markers
+    // The Telegram fake accepts only the planted bot token, so every call the bot makes
+    // carries the secret in its URL.
+    let (token, token_place) = markers
         .iter()
-        .find(|(_, place)| matches!(place, Place::ConfigKey("telegram_bot_token")))
-        .map(|(marker, _)| marker.value.clone())
+        .find(|(marker, _)| marker.label == bot_token.0)
+        .map(|(marker, place)| (stored_value(*place, &marker.value), *place))
         .expect("the bot token is planted");
     let telegram = FakeTelegram::start(&token).await;
+    let secrets = FakeSecrets::start().await;
+    if let Place::SecretsManager { id, .. } = token_place {
+        secrets.put(id, &token);
+    }
 
-    let mut serve = Serve::start(&layout, &markers, &fake, &telegram);
+    let mut serve = Serve::start(&layout, &markers, &fake, &telegram, &secrets);
     serve.wait_ready(&layout).await;
     let answer = serve.ask("Look around this machine for secrets.").await;
-    let forwarded = talk_to_the_bot(&serve, &telegram).await;
+    let forwarded = talk_to_the_bot(&serve, &telegram, &layout).await;
     serve.stop();
+    if let Place::SecretsManager { id, .. } = token_place {
+        assert!(secrets.reads(id) >= 1, "the host never read the bot token");
+    }
 
     let all: Vec<&Attack> = turns.iter().flatten().collect();
     let results = tool_results(&fake);
