@@ -583,6 +583,33 @@ fn plugin_precompile(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What the component's imports say about `capability`, beside what its manifest asks:
+/// whether it uses what it asks for, and the refusal ahead when it imports what it does
+/// not ask for. The workspace has no import of its own (every WASI program imports the
+/// filesystem), so nothing is said about it.
+fn import_note(capability: &str, asked: bool, imports: &[String]) -> String {
+    let interface = match capability {
+        "log" => "log",
+        "session_state" => "session-state",
+        "exec" => "exec",
+        _ => return String::new(),
+    };
+    let import = imports.iter().find(|name| {
+        name.strip_prefix("agent:plugin/")
+            .and_then(|rest| rest.split('@').next())
+            == Some(interface)
+    });
+    match (import, asked) {
+        (Some(_), true) => " (imported)".into(),
+        (None, true) => " (not imported: the component does not use it)".into(),
+        (Some(import), false) => format!(
+            ", but the component imports {import}: it is refused until the manifest asks \
+             for it (`{capability} = true` under [capabilities])"
+        ),
+        (None, false) => String::new(),
+    }
+}
+
 fn plugin_new(
     name: String,
     kind: KindArg,
@@ -669,8 +696,14 @@ fn plugin_check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
             Some(refusal) => format!("NOT GRANTED: {refusal}"),
         };
         println!(
-            "asks for:  {} = {}: {verdict}",
-            check.capability, check.asked
+            "asks for:  {} = {}: {verdict}{}",
+            check.capability,
+            check.asked,
+            import_note(
+                check.capability,
+                !matches!(check.asked.as_str(), "no" | "none"),
+                &facts.imports
+            )
         );
     }
     match load_plugin_with_manifest(&runtime, file, &manifest_file, &config.plugins) {

@@ -335,7 +335,7 @@ fn plugin_check_reports_the_world_and_the_asks_or_the_refusal() {
         "{text}"
     );
     assert!(
-        text.contains("asks for:  session_state = yes: granted"),
+        text.contains("asks for:  session_state = yes: granted (imported)"),
         "{text}"
     );
     assert!(
@@ -343,6 +343,24 @@ fn plugin_check_reports_the_world_and_the_asks_or_the_refusal() {
         "{text}"
     );
     assert!(text.contains("tool:      Read"), "{text}");
+
+    // A component that imports a capability its manifest does not ask for is told so.
+    let bash = shell.home.path().join("mybash.wasm");
+    std::fs::copy(builtin("bash"), &bash).unwrap();
+    std::fs::write(
+        bash.with_extension("toml"),
+        "name = \"mybash\"\nworld = \"tool-plugin\"\n[capabilities]\nworkspace = \"read-write\"\nsession_state = true\n",
+    )
+    .unwrap();
+    let output = shell.run(&["plugin", "check", bash.to_str().unwrap()]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "asks for:  exec = no: not asked for, but the component imports agent:plugin/exec@0.1.0"
+        ),
+        "{text}"
+    );
 
     // A grant the configuration withholds is named with the setting that would give it.
     let config = shell.home.path().join("narrow.toml");
