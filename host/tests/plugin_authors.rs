@@ -169,6 +169,10 @@ fn a_rust_tool_and_a_rust_policy_from_an_empty_directory() {
         report.contains("asks for:  workspace = read-only: granted"),
         "{report}"
     );
+    assert!(
+        report.contains("asks for:  log = yes: granted (imported)"),
+        "{report}"
+    );
     assert!(report.contains("tool:      WordCount"), "{report}");
 
     std::fs::write(author.workspace.join("notes.txt"), "one two\nthree\n").unwrap();

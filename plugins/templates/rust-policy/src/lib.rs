@@ -8,6 +8,7 @@
 //! - `guidance` is a line added to the model's instructions, so it knows the rule upfront;
 //! - the logic in plain functions, unit-tested natively with `cargo test`.
 
+use agent_plugin_sdk::host;
 use agent_plugin_sdk::policy::{Policy, ToolCall, Verdict, export_policy_plugin};
 use agent_plugin_sdk::serde_json::{self, Value};
 
@@ -28,7 +29,11 @@ struct LockFiles;
 impl Policy for LockFiles {
     fn check_call(call: ToolCall) -> Verdict {
         match decide(&call.tool, &call.input) {
-            Some(reason) => Verdict::Deny(reason),
+            Some(reason) => {
+                // Into the host's log (`log = true` in plugin.toml).
+                host::info(&format!("denied a {} of a lock file", call.tool));
+                Verdict::Deny(reason)
+            }
             None => Verdict::Allow,
         }
     }

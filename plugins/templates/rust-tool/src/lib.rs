@@ -10,7 +10,7 @@
 //! plugin.toml): a path outside it, or a symlink leading out, fails in the sandbox itself.
 
 use agent_plugin_sdk::serde_json::{Value, json};
-use agent_plugin_sdk::{Tool, export_tools, paths};
+use agent_plugin_sdk::{Tool, export_tools, host, paths};
 
 /// The input the model sends, checked against [`WordCount::input_schema`] before `call`.
 #[derive(serde::Deserialize)]
@@ -49,6 +49,8 @@ impl Tool for WordCount {
     fn call(input: Input) -> Result<String, String> {
         // Errors are results the model reads: say what went wrong and what to do instead.
         let path = paths::resolve(&input.path)?;
+        // Into the host's log (`log = true` in plugin.toml), seen with AGENT_HOST_LOG=debug.
+        host::debug(&format!("counting {}", path.display()));
         let bytes =
             std::fs::read(&path).map_err(|error| paths::describe_io_error(&error, &path))?;
         let counts = count(&String::from_utf8_lossy(&bytes));
