@@ -176,7 +176,7 @@ enum PluginCommand {
     },
     /// Starts a plugin project that builds anywhere: for Rust, a crate with the guest SDK
     /// and the WIT package vendored, an example tool or policy with a unit test, a manifest
-    /// and a README; for Python, a componentize-py policy project.
+    /// and a README; for Python, a componentize-py project of either kind.
     New {
         /// The plugin's name: lower-case letters, digits and '-' (e.g. word-count).
         name: String,

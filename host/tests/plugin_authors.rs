@@ -193,22 +193,7 @@ fn a_rust_tool_and_a_rust_policy_from_an_empty_directory() {
         started.elapsed().as_secs_f64()
     );
 
-    // The scaffolded tool is held to the workspace like any other: by the SDK's path
-    // check, and by the sandbox itself for a symlink leading out.
-    let outside = author.home.path().join("outside.txt");
-    std::fs::write(&outside, "secret outside the workspace").unwrap();
-    std::os::unix::fs::symlink(&outside, author.workspace.join("link.txt")).unwrap();
-    for input in [
-        format!(r#"{{"path": {:?}}}"#, outside.display().to_string()),
-        r#"{"path": "../outside.txt"}"#.to_string(),
-        r#"{"path": "link.txt"}"#.to_string(),
-    ] {
-        let call = author.call("--plugin", &tool_wasm, "WordCount", &input);
-        let said = text(&call);
-        assert_eq!(call.status.code(), Some(1), "{input}: {said}");
-        assert!(said.contains("Access denied"), "{input}: {said}");
-        assert!(!said.contains("bytes in"), "{input}: {said}");
-    }
+    assert_escapes_are_refused(&author, &tool_wasm);
 
     // A policy: scaffolded, built, and put in front of the built-in tools.
     let policy = author.new_plugin("no-lockfile-edits", "policy", "rust");
@@ -229,6 +214,29 @@ fn a_rust_tool_and_a_rust_policy_from_an_empty_directory() {
     // Each project's unit tests pass natively.
     run_documented(&tool, RUST_TEST);
     run_documented(&policy, RUST_TEST);
+}
+
+/// The scaffolded `WordCount` tool in `tool` is held to the workspace like any other: by its
+/// own path check, and by the sandbox itself for a symlink leading out.
+fn assert_escapes_are_refused(author: &Author, tool: &Path) {
+    let outside = author.home.path().join("outside.txt");
+    std::fs::write(&outside, "secret outside the workspace").unwrap();
+    let link = author.workspace.join("link.txt");
+    if !link.exists() {
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+    }
+    for input in [
+        format!(r#"{{"path": {:?}}}"#, outside.display().to_string()),
+        r#"{"path": "../outside.txt"}"#.to_string(),
+        r#"{"path": "link.txt"}"#.to_string(),
+    ] {
+        let call = author.call("--plugin", tool, "WordCount", &input);
+        let said = text(&call);
+        assert_eq!(call.status.code(), Some(1), "{input}: {said}");
+        assert!(said.contains("Access denied"), "{input}: {said}");
+        assert!(!said.contains("secret outside"), "{input}: {said}");
+        assert!(!said.contains("bytes in"), "{input}: {said}");
+    }
 }
 
 /// `policy` denies a `Write` of Cargo.lock through the built-in Write tool, and lets a
@@ -256,7 +264,7 @@ fn assert_denies_lock_file_writes(author: &Author, policy: &Path, name: &str) {
 }
 
 #[test]
-fn a_python_policy_from_an_empty_directory() {
+fn a_python_tool_and_a_python_policy_from_an_empty_directory() {
     if !componentize_py_installed() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -269,6 +277,34 @@ fn a_python_policy_from_an_empty_directory() {
         return;
     }
     let author = Author::new();
+
+    // A tool, held to the workspace like the Rust one.
+    let started = Instant::now();
+    let tool = author.new_plugin("word-count-py", "tool", "python");
+    run_documented(&tool, PYTHON_BUILD);
+    let tool_wasm = tool.join("build/word-count-py.wasm");
+    let report = author.check(&tool_wasm, "tool-plugin");
+    assert!(report.contains("tool:      WordCount"), "{report}");
+    std::fs::write(author.workspace.join("notes.txt"), "one two\nthree\n").unwrap();
+    let call = author.call(
+        "--plugin",
+        &tool_wasm,
+        "WordCount",
+        r#"{"path": "notes.txt"}"#,
+    );
+    assert_eq!(call.status.code(), Some(0), "{}", text(&call));
+    assert!(
+        text(&call).contains("2 lines, 3 words, 14 bytes"),
+        "{}",
+        text(&call)
+    );
+    eprintln!(
+        "plugin new to a first successful call of a Python tool: {:.1} s (build included)",
+        started.elapsed().as_secs_f64()
+    );
+    assert_escapes_are_refused(&author, &tool_wasm);
+    run_documented(&tool, PYTHON_TEST);
+
     let started = Instant::now();
     let policy = author.new_plugin("no-lockfile-edits", "policy", "python");
     run_documented(&policy, PYTHON_BUILD);

@@ -173,6 +173,44 @@ const PYTHON_POLICY: &[TemplateFile] = &[
     ),
 ];
 
+const PYTHON_TOOL: &[TemplateFile] = &[
+    file(
+        "app.py",
+        include_str!("../../../plugins/templates/python-tool/app.py"),
+    ),
+    file(
+        "words.py",
+        include_str!("../../../plugins/templates/python-tool/words.py"),
+    ),
+    file(
+        "test_words.py",
+        include_str!("../../../plugins/templates/python-tool/test_words.py"),
+    ),
+    file(
+        "plugin.toml",
+        include_str!("../../../plugins/templates/python-tool/plugin.toml.tmpl"),
+    ),
+    file(
+        "wit/world.wit",
+        include_str!("../../../plugins/templates/python-tool/world.wit.tmpl"),
+    ),
+    file("requirements.txt", PYTHON_REQUIREMENTS),
+    // The same build for both Python kinds: the world is called `plugin` in each.
+    TemplateFile {
+        path: "build.sh",
+        text: include_str!("../../../plugins/templates/python-policy/build.sh.tmpl"),
+        executable: true,
+    },
+    file(
+        "README.md",
+        include_str!("../../../plugins/templates/python-tool/README.md.tmpl"),
+    ),
+    file(
+        ".gitignore",
+        include_str!("../../../plugins/templates/python-policy/gitignore"),
+    ),
+];
+
 /// A new plugin project, as `agent-host plugin new` asks for it.
 #[derive(Debug, Clone)]
 pub struct NewPlugin {
@@ -197,18 +235,15 @@ pub struct Scaffolded {
     pub next_steps: Vec<String>,
 }
 
-/// Writes a new plugin project. Refuses a bad name, a Python tool, and a directory that
-/// already holds anything, before writing a byte: nothing of the user's is overwritten.
+/// Writes a new plugin project. Refuses a bad name and a directory that already holds
+/// anything, before writing a byte: nothing of the user's is overwritten.
 pub fn scaffold(request: &NewPlugin) -> anyhow::Result<Scaffolded> {
     check_plugin_name(&request.name)?;
     let (template, vendored) = match (request.language, request.kind) {
         (PluginLanguage::Rust, PluginKind::Tool) => (RUST_TOOL, Vendored::RustSdk),
         (PluginLanguage::Rust, PluginKind::Policy) => (RUST_POLICY, Vendored::RustSdk),
         (PluginLanguage::Python, PluginKind::Policy) => (PYTHON_POLICY, Vendored::PythonWit),
-        (PluginLanguage::Python, PluginKind::Tool) => anyhow::bail!(
-            "Python plugins can be policies only for now (--kind policy); write a tool in Rust \
-             (--lang rust)"
-        ),
+        (PluginLanguage::Python, PluginKind::Tool) => (PYTHON_TOOL, Vendored::PythonWit),
     };
     let dir = &request.dir;
     check_empty_or_missing(dir)?;
@@ -425,6 +460,7 @@ mod tests {
         for (language, kind) in [
             (PluginLanguage::Rust, PluginKind::Tool),
             (PluginLanguage::Rust, PluginKind::Policy),
+            (PluginLanguage::Python, PluginKind::Tool),
             (PluginLanguage::Python, PluginKind::Policy),
         ] {
             let dir = temp.path().join(format!("{language:?}-{kind}"));
@@ -466,13 +502,6 @@ mod tests {
             );
             assert!(!dir.exists());
         }
-        let python_tool = request("x", PluginKind::Tool, PluginLanguage::Python, temp.path());
-        assert!(
-            scaffold(&python_tool)
-                .unwrap_err()
-                .to_string()
-                .contains("--kind policy")
-        );
         std::fs::write(temp.path().join("keep.txt"), "mine").unwrap();
         let occupied = request("x", PluginKind::Tool, PluginLanguage::Rust, temp.path());
         let error = scaffold(&occupied).unwrap_err().to_string();
