@@ -503,10 +503,7 @@ fn with_trials(
     ) {
         let manifest = manifest_for_component(file)?;
         let plugin = load_plugin_with_manifest(&runtime, file, &manifest, &config.plugins)?;
-        let found = match &plugin {
-            LoadedPlugin::Tool(_) => World::Tool,
-            LoadedPlugin::Policy(_) => World::Policy,
-        };
+        let found = plugin.world();
         if found != world {
             let option = match found {
                 World::Tool => "--plugin",
@@ -691,7 +688,7 @@ fn plugin_check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
     let grant = config.plugins.for_plugin(&manifest.name);
     for check in grant.check_each(&manifest, &digest) {
         let verdict = match &check.refusal {
-            None if check.asked == "no" || check.asked == "none" => "not asked for".to_string(),
+            None if !check.is_asked() => "not asked for".to_string(),
             None => "granted".to_string(),
             Some(refusal) => format!("NOT GRANTED: {refusal}"),
         };
@@ -699,11 +696,7 @@ fn plugin_check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
             "asks for:  {} = {}: {verdict}{}",
             check.capability,
             check.asked,
-            import_note(
-                check.capability,
-                !matches!(check.asked.as_str(), "no" | "none"),
-                &facts.imports
-            )
+            import_note(check.capability, check.is_asked(), &facts.imports)
         );
     }
     match load_plugin_with_manifest(&runtime, file, &manifest_file, &config.plugins) {

@@ -175,19 +175,7 @@ fn a_rust_tool_and_a_rust_policy_from_an_empty_directory() {
     );
     assert!(report.contains("tool:      WordCount"), "{report}");
 
-    std::fs::write(author.workspace.join("notes.txt"), "one two\nthree\n").unwrap();
-    let call = author.call(
-        "--plugin",
-        &tool_wasm,
-        "WordCount",
-        r#"{"path": "notes.txt"}"#,
-    );
-    assert_eq!(call.status.code(), Some(0), "{}", text(&call));
-    assert!(
-        text(&call).contains("2 lines, 3 words, 14 bytes"),
-        "{}",
-        text(&call)
-    );
+    assert_counts_a_file(&author, &tool_wasm);
     eprintln!(
         "plugin new to a first successful call of a Rust tool: {:.1} s (build included)",
         started.elapsed().as_secs_f64()
@@ -214,6 +202,18 @@ fn a_rust_tool_and_a_rust_policy_from_an_empty_directory() {
     // Each project's unit tests pass natively.
     run_documented(&tool, RUST_TEST);
     run_documented(&policy, RUST_TEST);
+}
+
+/// The scaffolded `WordCount` tool in `tool` counts a workspace file, as `wc` would.
+fn assert_counts_a_file(author: &Author, tool: &Path) {
+    std::fs::write(author.workspace.join("notes.txt"), "one two\nthree\n").unwrap();
+    let call = author.call("--plugin", tool, "WordCount", r#"{"path": "notes.txt"}"#);
+    assert_eq!(call.status.code(), Some(0), "{}", text(&call));
+    assert!(
+        text(&call).contains("2 lines, 3 words, 14 bytes"),
+        "{}",
+        text(&call)
+    );
 }
 
 /// The scaffolded `WordCount` tool in `tool` is held to the workspace like any other: by its
@@ -285,19 +285,7 @@ fn a_python_tool_and_a_python_policy_from_an_empty_directory() {
     let tool_wasm = tool.join("build/word-count-py.wasm");
     let report = author.check(&tool_wasm, "tool-plugin");
     assert!(report.contains("tool:      WordCount"), "{report}");
-    std::fs::write(author.workspace.join("notes.txt"), "one two\nthree\n").unwrap();
-    let call = author.call(
-        "--plugin",
-        &tool_wasm,
-        "WordCount",
-        r#"{"path": "notes.txt"}"#,
-    );
-    assert_eq!(call.status.code(), Some(0), "{}", text(&call));
-    assert!(
-        text(&call).contains("2 lines, 3 words, 14 bytes"),
-        "{}",
-        text(&call)
-    );
+    assert_counts_a_file(&author, &tool_wasm);
     eprintln!(
         "plugin new to a first successful call of a Python tool: {:.1} s (build included)",
         started.elapsed().as_secs_f64()

@@ -136,6 +136,18 @@ const RUST_POLICY: &[TemplateFile] = &[
     ),
 ];
 
+/// The build script of both Python kinds: the world is called `plugin` in each.
+const PYTHON_BUILD: TemplateFile = TemplateFile {
+    path: "build.sh",
+    text: include_str!("../../../plugins/templates/python-policy/build.sh.tmpl"),
+    executable: true,
+};
+
+const PYTHON_GITIGNORE: TemplateFile = file(
+    ".gitignore",
+    include_str!("../../../plugins/templates/python-policy/gitignore"),
+);
+
 const PYTHON_POLICY: &[TemplateFile] = &[
     file(
         "app.py",
@@ -158,19 +170,12 @@ const PYTHON_POLICY: &[TemplateFile] = &[
         include_str!("../../../plugins/templates/python-policy/world.wit.tmpl"),
     ),
     file("requirements.txt", PYTHON_REQUIREMENTS),
-    TemplateFile {
-        path: "build.sh",
-        text: include_str!("../../../plugins/templates/python-policy/build.sh.tmpl"),
-        executable: true,
-    },
+    PYTHON_BUILD,
     file(
         "README.md",
         include_str!("../../../plugins/templates/python-policy/README.md.tmpl"),
     ),
-    file(
-        ".gitignore",
-        include_str!("../../../plugins/templates/python-policy/gitignore"),
-    ),
+    PYTHON_GITIGNORE,
 ];
 
 const PYTHON_TOOL: &[TemplateFile] = &[
@@ -195,20 +200,12 @@ const PYTHON_TOOL: &[TemplateFile] = &[
         include_str!("../../../plugins/templates/python-tool/world.wit.tmpl"),
     ),
     file("requirements.txt", PYTHON_REQUIREMENTS),
-    // The same build for both Python kinds: the world is called `plugin` in each.
-    TemplateFile {
-        path: "build.sh",
-        text: include_str!("../../../plugins/templates/python-policy/build.sh.tmpl"),
-        executable: true,
-    },
+    PYTHON_BUILD,
     file(
         "README.md",
         include_str!("../../../plugins/templates/python-tool/README.md.tmpl"),
     ),
-    file(
-        ".gitignore",
-        include_str!("../../../plugins/templates/python-policy/gitignore"),
-    ),
+    PYTHON_GITIGNORE,
 ];
 
 /// A new plugin project, as `agent-host plugin new` asks for it.

@@ -13,6 +13,7 @@ use crate::plugins::engine::runtime::PluginRuntime;
 use crate::plugins::engine::sandbox::{CallContext, PluginIdentity};
 use crate::plugins::load::grants::PluginSettings;
 use crate::plugins::load::loader::{PreparedPlugin, manifest_path, prepare_plugin};
+use crate::plugins::load::manifest::World;
 
 /// A loaded plugin of either world.
 pub enum LoadedPlugin {
@@ -23,6 +24,14 @@ pub enum LoadedPlugin {
 }
 
 impl LoadedPlugin {
+    /// The world it implements.
+    pub fn world(&self) -> World {
+        match self {
+            LoadedPlugin::Tool(_) => World::Tool,
+            LoadedPlugin::Policy(_) => World::Policy,
+        }
+    }
+
     /// The plugin's identity (name, file, grants, limits).
     pub fn identity(&self) -> &PluginIdentity {
         match self {

@@ -84,6 +84,13 @@ pub struct GrantCheck {
     pub refusal: Option<String>,
 }
 
+impl GrantCheck {
+    /// Whether the manifest asks for the capability at all.
+    pub fn is_asked(&self) -> bool {
+        !matches!(self.asked.as_str(), "no" | "none")
+    }
+}
+
 fn yes() -> bool {
     true
 }
