@@ -533,13 +533,39 @@ fn in_test_network<T: Send + 'static>(
         };
         ip(&["link", "set", "lo", "up"]);
         for address in &addresses {
-            let prefix = if address.contains(':') { "128" } else { "32" };
-            ip(&["addr", "add", &format!("{address}/{prefix}"), "dev", "lo"]);
+            // `nodad`: without it a new IPv6 address stays "tentative" until the kernel's
+            // duplicate-address check runs on a workqueue, and binding it fails with
+            // EADDRNOTAVAIL on a busy machine.
+            let (prefix, flags) = if address.contains(':') {
+                ("128", &["nodad"][..])
+            } else {
+                ("32", &[][..])
+            };
+            let with_prefix = format!("{address}/{prefix}");
+            ip(&[&["addr", "add", &with_prefix, "dev", "lo"][..], flags].concat());
         }
         Some(test())
     })
     .join()
     .unwrap()
+}
+
+/// Binds `address:port`, waiting (up to 10 s) while the kernel still reports the address
+/// as not yet assignable: an address just added may need a moment to become usable.
+fn bind_when_ready(address: std::net::IpAddr, port: u16) -> std::net::TcpListener {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match std::net::TcpListener::bind((address, port)) {
+            Ok(listener) => return listener,
+            Err(error)
+                if error.kind() == std::io::ErrorKind::AddrNotAvailable
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error) => panic!("cannot listen on {address}:{port}: {error}"),
+        }
+    }
 }
 
 #[test]
@@ -564,7 +590,7 @@ fn credential_endpoints_are_unreachable_while_the_network_is_on() {
             .iter()
             .map(|a| {
                 let address: std::net::IpAddr = a.parse().unwrap();
-                std::net::TcpListener::bind((address, 80)).unwrap()
+                bind_when_ready(address, 80)
             })
             .collect();
         // The host itself still reaches every endpoint (its SDK needs them).
