@@ -12,7 +12,9 @@
 //!   through the built-in policies, on a fresh session persisted under a temp state dir as
 //!   the agent's is, after ~100 ms idle; only the call is timed.
 //!
-//! `BENCH_QUICK=1` shrinks iteration counts and the tree for a smoke run. A word after
+//! `BENCH_QUICK=1` shrinks iteration counts and the tree for a smoke run; `BENCH_OFF=a,b`
+//! leaves those plugins out of the set (what one policy adds); `BENCH_IDLE=spin` spins
+//! through the idle of `task` instead of sleeping. A word after
 //! `--` runs only the sections whose name contains it: `cold`, `call`, `policies`, `grep`,
 //! `task` (e.g. `cargo bench --bench plugins -- task`).
 
@@ -57,7 +59,18 @@ fn main() {
         cold_start(quick, &plugins_dir, &cache, scratch.path());
     }
     let runtime = Arc::new(PluginRuntime::new(Some(cache.clone())).unwrap());
-    let set = PluginSet::load_dir(&runtime, &plugins_dir, &Default::default()).unwrap();
+    // `BENCH_OFF=policy-files,policy-commands`: the set without those plugins, to see
+    // what each policy adds to a call.
+    let settings: agent_host::plugins::PluginSettings = match std::env::var("BENCH_OFF") {
+        Ok(off) => toml::from_str(
+            &off.split(',')
+                .map(|plugin| format!("[{plugin}]\nenabled = false\n"))
+                .collect::<String>(),
+        )
+        .expect("BENCH_OFF names plugins, separated by commas"),
+        Err(_) => Default::default(),
+    };
+    let set = PluginSet::load_dir(&runtime, &plugins_dir, &settings).unwrap();
     // The same tools with the policies turned off: a call through it is the tool alone
     // (the registry's own call, which skips policies, is not public).
     let no_policies: agent_host::plugins::PluginSettings = toml::from_str(
@@ -302,6 +315,9 @@ fn task_calls(setup: &Setup) {
     );
     let calls = if setup.quick { 20 } else { 100 };
     let idle = Duration::from_millis(100);
+    // `BENCH_IDLE=spin`: busy-wait instead of sleeping, to tell an idle CPU's wake-up
+    // (frequency, sleep states) from caches other work has cooled.
+    let spin = std::env::var("BENCH_IDLE").is_ok_and(|v| v == "spin");
     let text = two_hundred_lines();
     for (policies, persistent) in [(true, true), (true, false), (false, true), (false, false)] {
         let label = format!(
@@ -333,7 +349,14 @@ fn task_calls(setup: &Setup) {
                 let file = dir.join(format!("f{i}.rs"));
                 std::fs::write(&file, &text).unwrap();
                 let input = format!(r#"{{"file_path":"{}"}}"#, file.display());
-                std::thread::sleep(idle);
+                if spin {
+                    let until = Instant::now() + idle;
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                } else {
+                    std::thread::sleep(idle);
+                }
                 let (elapsed, outcome) = time(|| {
                     if policies {
                         setup.set.call("Read", &input, &context).outcome

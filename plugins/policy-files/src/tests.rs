@@ -496,3 +496,36 @@ fn exclusions_are_anchored_at_the_root() {
     assert_eq!(exclusion("a,b"), None);
     assert_eq!(exclusion("a b"), None);
 }
+
+#[test]
+fn a_list_holding_everything_matches_what_its_compiled_set_matches() {
+    // `matches` answers for `**` without compiling; the compiled set must agree on every
+    // kind of path a call can produce, or the shortcut would change a decision.
+    let table = json!({"read_allow": ["src/**", "**"], "read_deny": ["**"]});
+    let table = table.as_object().unwrap();
+    let allow = Globs::load(table, "read_allow", &[]).unwrap();
+    let everything = Globs::load(table, "read_deny", &[]).unwrap();
+    for path in [
+        "",
+        "a",
+        ".env",
+        "src/lib.rs",
+        "a/b/c/d.txt",
+        ".git/config",
+        "dir/",
+        "with space/ü.rs",
+        "__probe__/__probe__",
+    ] {
+        assert!(allow.matches(path).unwrap(), "{path:?}");
+        assert_eq!(
+            everything.first_match(path).unwrap(),
+            Some("**"),
+            "the compiled `**` does not match {path:?}"
+        );
+    }
+    // Without `**`, `matches` is the compiled set's answer.
+    let table = json!({"read_allow": ["src/**"]});
+    let only_src = Globs::load(table.as_object().unwrap(), "read_allow", &[]).unwrap();
+    assert!(only_src.matches("src/lib.rs").unwrap());
+    assert!(!only_src.matches("lib.rs").unwrap());
+}
