@@ -61,23 +61,14 @@ fn main() {
     let runtime = Arc::new(PluginRuntime::new(Some(cache.clone())).unwrap());
     // `BENCH_OFF=policy-files,policy-commands`: the set without those plugins, to see
     // what each policy adds to a call.
-    let settings: agent_host::plugins::PluginSettings = match std::env::var("BENCH_OFF") {
-        Ok(off) => toml::from_str(
-            &off.split(',')
-                .map(|plugin| format!("[{plugin}]\nenabled = false\n"))
-                .collect::<String>(),
-        )
-        .expect("BENCH_OFF names plugins, separated by commas"),
+    let settings = match std::env::var("BENCH_OFF") {
+        Ok(off) => without(&off.split(',').collect::<Vec<_>>()),
         Err(_) => Default::default(),
     };
     let set = PluginSet::load_dir(&runtime, &plugins_dir, &settings).unwrap();
     // The same tools with the policies turned off: a call through it is the tool alone
     // (the registry's own call, which skips policies, is not public).
-    let no_policies: agent_host::plugins::PluginSettings = toml::from_str(
-        "[policy-commands]\nenabled = false\n[policy-files]\nenabled = false\n\
-         [policy-validate]\nenabled = false\n",
-    )
-    .unwrap();
+    let no_policies = without(&["policy-commands", "policy-files", "policy-validate"]);
     let tools = PluginSet::load_dir(&runtime, &plugins_dir, &no_policies).unwrap();
     assert!(tools.policies().is_empty());
     let workspace = scratch.path().join("ws");
@@ -108,6 +99,15 @@ fn main() {
     if wanted("task") {
         task_calls(&setup);
     }
+}
+
+/// Plugin settings that turn `plugins` off.
+fn without(plugins: &[&str]) -> agent_host::plugins::PluginSettings {
+    let settings: String = plugins
+        .iter()
+        .map(|plugin| format!("[{plugin}]\nenabled = false\n"))
+        .collect();
+    toml::from_str(&settings).expect("plugin names, as in the plugins' manifests")
 }
 
 fn two_hundred_lines() -> String {

@@ -16,8 +16,8 @@ use crate::config::Config;
 use crate::plugins::authoring::{self, NewPlugin, PluginKind, PluginLanguage};
 use crate::plugins::load::loader;
 use crate::plugins::{
-    CallContext, Decision, LoadedPlugin, Manifest, PluginSet, PolicyDecision, ToolOutcome, World,
-    load_plugin_with_manifest, manifest_for_component,
+    CallContext, Capabilities, Decision, LoadedPlugin, Manifest, PluginSet, PolicyDecision,
+    ToolOutcome, World, load_plugin_with_manifest, manifest_for_component,
 };
 use crate::shared::{is_plain_name, sha256_hex};
 use crate::start;
@@ -585,11 +585,8 @@ fn plugin_precompile(config: &Config) -> anyhow::Result<ExitCode> {
 /// not ask for. The workspace has no import of its own (every WASI program imports the
 /// filesystem), so nothing is said about it.
 fn import_note(capability: &str, asked: bool, imports: &[String]) -> String {
-    let interface = match capability {
-        "log" => "log",
-        "session_state" => "session-state",
-        "exec" => "exec",
-        _ => return String::new(),
+    let Some(interface) = Capabilities::interface_of(capability) else {
+        return String::new();
     };
     let import = imports.iter().find(|name| {
         name.strip_prefix("agent:plugin/")

@@ -175,11 +175,7 @@ fn a_rust_tool_and_a_rust_policy_from_an_empty_directory() {
     );
     assert!(report.contains("tool:      WordCount"), "{report}");
 
-    assert_counts_a_file(&author, &tool_wasm);
-    eprintln!(
-        "plugin new to a first successful call of a Rust tool: {:.1} s (build included)",
-        started.elapsed().as_secs_f64()
-    );
+    first_call_counts_a_file(&author, &tool_wasm, started, "a Rust tool");
 
     assert_escapes_are_refused(&author, &tool_wasm);
 
@@ -204,8 +200,9 @@ fn a_rust_tool_and_a_rust_policy_from_an_empty_directory() {
     run_documented(&policy, RUST_TEST);
 }
 
-/// The scaffolded `WordCount` tool in `tool` counts a workspace file, as `wc` would.
-fn assert_counts_a_file(author: &Author, tool: &Path) {
+/// The scaffolded `WordCount` tool in `tool` counts a workspace file, as `wc` would; the
+/// time from `plugin new` (at `started`) to this first call is reported for `what`.
+fn first_call_counts_a_file(author: &Author, tool: &Path, started: Instant, what: &str) {
     std::fs::write(author.workspace.join("notes.txt"), "one two\nthree\n").unwrap();
     let call = author.call("--plugin", tool, "WordCount", r#"{"path": "notes.txt"}"#);
     assert_eq!(call.status.code(), Some(0), "{}", text(&call));
@@ -213,6 +210,10 @@ fn assert_counts_a_file(author: &Author, tool: &Path) {
         text(&call).contains("2 lines, 3 words, 14 bytes"),
         "{}",
         text(&call)
+    );
+    eprintln!(
+        "plugin new to a first successful call of {what}: {:.1} s (build included)",
+        started.elapsed().as_secs_f64()
     );
 }
 
@@ -285,11 +286,7 @@ fn a_python_tool_and_a_python_policy_from_an_empty_directory() {
     let tool_wasm = tool.join("build/word-count-py.wasm");
     let report = author.check(&tool_wasm, "tool-plugin");
     assert!(report.contains("tool:      WordCount"), "{report}");
-    assert_counts_a_file(&author, &tool_wasm);
-    eprintln!(
-        "plugin new to a first successful call of a Python tool: {:.1} s (build included)",
-        started.elapsed().as_secs_f64()
-    );
+    first_call_counts_a_file(&author, &tool_wasm, started, "a Python tool");
     assert_escapes_are_refused(&author, &tool_wasm);
     run_documented(&tool, PYTHON_TEST);
 

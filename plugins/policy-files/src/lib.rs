@@ -133,10 +133,15 @@ impl Globs {
     /// matches every path without compiling a matcher: building the `GlobSet` compiles a
     /// regex, the largest part of this policy's cost in a call.
     fn matches(&self, path: &str) -> Result<bool, String> {
-        if self.globs.iter().any(|glob| glob == EVERYTHING) {
+        if self.holds_everything() {
             return Ok(true);
         }
         Ok(self.first_match(path)?.is_some())
+    }
+
+    /// Whether the list holds `**`, which matches every path.
+    fn holds_everything(&self) -> bool {
+        self.globs.iter().any(|glob| glob == EVERYTHING)
     }
 
     /// The first glob matching `path`; an error when the list cannot be compiled (the
@@ -435,7 +440,7 @@ impl Config {
                     rules.deny.quoted()
                 ));
             }
-            if rules.allow.globs.iter().any(|g| g == EVERYTHING) {
+            if rules.allow.holds_everything() {
                 text.push('.');
             } else {
                 text.push_str(&format!(

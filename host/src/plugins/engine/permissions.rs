@@ -71,6 +71,54 @@ impl Default for Capabilities {
     }
 }
 
+/// A capability a component uses by importing an `agent:plugin` interface. The workspace
+/// has none: every WASI program imports the filesystem.
+struct ImportedCapability {
+    /// The manifest key under `[capabilities]`.
+    key: &'static str,
+    /// The interface, `agent:plugin/<interface>`.
+    interface: &'static str,
+    /// Whether a set of capabilities holds it.
+    held: fn(&Capabilities) -> bool,
+}
+
+const IMPORTED: [ImportedCapability; 3] = [
+    ImportedCapability {
+        key: "log",
+        interface: "log",
+        held: |c| c.log,
+    },
+    ImportedCapability {
+        key: "session_state",
+        interface: "session-state",
+        held: |c| c.session_state,
+    },
+    ImportedCapability {
+        key: "exec",
+        interface: "exec",
+        held: |c| c.exec,
+    },
+];
+
+impl Capabilities {
+    /// The `agent:plugin` interface the capability `key` (a manifest key) is imported as.
+    pub fn interface_of(key: &str) -> Option<&'static str> {
+        IMPORTED
+            .iter()
+            .find(|imported| imported.key == key)
+            .map(|imported| imported.interface)
+    }
+
+    /// For a capability imported as `agent:plugin/<interface>`: its manifest key and
+    /// whether these capabilities hold it. `None` when no capability is imported so.
+    pub fn import_grant(&self, interface: &str) -> Option<(&'static str, bool)> {
+        IMPORTED
+            .iter()
+            .find(|imported| imported.interface == interface)
+            .map(|imported| (imported.key, (imported.held)(self)))
+    }
+}
+
 /// Per-call limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

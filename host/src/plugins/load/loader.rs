@@ -270,19 +270,17 @@ fn check_imports(imports: &[String], capabilities: &Capabilities) -> anyhow::Res
                 "the component imports {import}, but this host speaks agent:plugin@{WIT_VERSION}"
             );
         }
-        let (granted, key) = match interface {
-            "types" | "context" => (true, ""),
-            "log" => (capabilities.log, "log = true"),
-            "session-state" => (capabilities.session_state, "session_state = true"),
-            "exec" => (capabilities.exec, "exec = true"),
-            other => {
-                anyhow::bail!("the component imports an unknown interface agent:plugin/{other}")
-            }
+        if matches!(interface, "types" | "context") {
+            continue;
+        }
+        let Some((key, granted)) = capabilities.import_grant(interface) else {
+            anyhow::bail!("the component imports an unknown interface agent:plugin/{interface}")
         };
         if !granted {
             anyhow::bail!(
                 "the component imports {import} but its manifest does not ask for it \
-                 (add `{key}` under [capabilities] in the manifest; the operator must grant it too)"
+                 (add `{key} = true` under [capabilities] in the manifest; the operator must \
+                 grant it too)"
             );
         }
     }
