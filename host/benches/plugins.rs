@@ -307,7 +307,9 @@ fn grep_vs_rg(setup: &Setup) {
 /// state dir as the agent's is. Only the call is timed, not the idle before it. The same
 /// calls with the state in memory, and without the policies, show where the time goes.
 /// The persistent state is flushed after each call, as the agent does at the end of a
-/// turn of one call; that flush (one atomic write and `fsync`) is timed apart.
+/// turn of one call; that flush (one atomic write and `fsync`) is timed apart. The
+/// "prepared" rows make the call's instances before the idle, as the agent does when the
+/// model's stream names the tool (`PluginSet::prepare`); their making is timed apart.
 fn task_calls(setup: &Setup) {
     println!(
         "\n## a call the way a task makes them: Read of a new 200-line file after 100 ms idle, \
@@ -319,9 +321,17 @@ fn task_calls(setup: &Setup) {
     // (frequency, sleep states) from caches other work has cooled.
     let spin = std::env::var("BENCH_IDLE").is_ok_and(|v| v == "spin");
     let text = two_hundred_lines();
-    for (policies, persistent) in [(true, true), (true, false), (false, true), (false, false)] {
+    let rows = [
+        (true, true, false),
+        (true, true, true),
+        (true, false, false),
+        (false, true, false),
+        (false, true, true),
+        (false, false, false),
+    ];
+    for (policies, persistent, prepared) in rows {
         let label = format!(
-            "{}, {}",
+            "{}, {}{}",
             if policies {
                 "through the built-in policies"
             } else {
@@ -332,8 +342,13 @@ fn task_calls(setup: &Setup) {
             } else {
                 "state in memory "
             },
+            if prepared {
+                ", prepared before the idle"
+            } else {
+                ""
+            },
         );
-        let name = format!("task-{policies}-{persistent}");
+        let name = format!("task-{policies}-{persistent}-{prepared}");
         let session = if persistent {
             // As the agent opens a user's state: `<state_dir>/sessions/<user>/plugin-state.json`.
             SessionState::open(&setup.scratch.path().join(&name), "bench-user").unwrap()
@@ -343,12 +358,21 @@ fn task_calls(setup: &Setup) {
         let context = CallContext::new(setup.workspace.clone(), Arc::new(session));
         let dir = setup.workspace.join(&name);
         std::fs::create_dir_all(&dir).unwrap();
+        let set = if policies { &setup.set } else { &setup.tools };
         let mut flushes = Vec::with_capacity(calls);
+        let mut preparations = Vec::with_capacity(calls);
         let samples: Vec<Duration> = (0..calls)
             .map(|i| {
                 let file = dir.join(format!("f{i}.rs"));
                 std::fs::write(&file, &text).unwrap();
                 let input = format!(r#"{{"file_path":"{}"}}"#, file.display());
+                // As the agent does when the model's stream names the tool: the
+                // instances are made, then the input arrives (the idle) and the call runs.
+                let ahead = prepared.then(|| {
+                    let (took, call) = time(|| set.prepare("Read", &context));
+                    preparations.push(took);
+                    call
+                });
                 if spin {
                     let until = Instant::now() + idle;
                     while Instant::now() < until {
@@ -357,14 +381,14 @@ fn task_calls(setup: &Setup) {
                 } else {
                     std::thread::sleep(idle);
                 }
-                let (elapsed, outcome) = time(|| {
-                    if policies {
-                        setup.set.call("Read", &input, &context).outcome
-                    } else {
-                        setup.tools.call("Read", &input, &context).outcome
-                    }
+                let (elapsed, checked) = time(|| match ahead {
+                    Some(ahead) => set.call_prepared(ahead, &input),
+                    None => set.call("Read", &input, &context),
                 });
-                assert!(!outcome.is_error(), "{}", outcome.text());
+                assert!(!checked.outcome.is_error(), "{}", checked.outcome.text());
+                if prepared {
+                    assert_eq!(checked.made_ahead, set.policies().len() + 1);
+                }
                 if persistent {
                     assert!(context.session().has_unsaved_changes());
                     let (flushed, result) = time(|| context.session().flush());
@@ -381,6 +405,13 @@ fn task_calls(setup: &Setup) {
             us(percentile(&samples, 99.0)),
             us(percentile(&samples, 0.0))
         );
+        if !preparations.is_empty() {
+            println!(
+                "  making the instances ahead, while the model writes the call: median {}  p90 {}",
+                us(percentile(&preparations, 50.0)),
+                us(percentile(&preparations, 90.0)),
+            );
+        }
         if !flushes.is_empty() {
             println!(
                 "  the flush at the end of each turn (one atomic write + fsync): median {}  p90 {}  p99 {}",

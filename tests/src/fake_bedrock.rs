@@ -29,6 +29,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderValue as HttpHeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -211,6 +212,10 @@ pub enum Step {
     /// other requests are served meanwhile. The test can wait until the request got there
     /// with [`Gate::reached`]; a gate never opened is a request that never gets an answer.
     Gate { gate: Gate, then: Turn },
+    /// On converse-stream: answers with `turn`, but waits at `gate` right after the
+    /// `contentBlockStart` of its first tool use, before that call's input (the model is
+    /// still writing it). On converse: as [`Step::Reply`].
+    GateInToolUse { gate: Gate, turn: Turn },
     /// On converse-stream: a valid `messageStart` frame, then a frame whose checksum is
     /// wrong. On converse: a 200 with truncated JSON.
     MalformedStream,
@@ -561,7 +566,7 @@ async fn answer(state: Shared, operation: Operation, model_id: String, body: Byt
 /// How a step looks on converse: a JSON answer or an HTTP error.
 fn converse_answer(step: Step) -> Response {
     match step {
-        Step::Reply(turn) | Step::Gate { then: turn, .. } => {
+        Step::Reply(turn) | Step::Gate { then: turn, .. } | Step::GateInToolUse { turn, .. } => {
             axum::Json(converse_body(&turn)).into_response()
         }
         Step::Error {
@@ -591,6 +596,39 @@ fn stream_answer(step: Step) -> Response {
     match step {
         Step::Reply(turn) | Step::Gate { then: turn, .. } => {
             stream_response(turn_events(&turn).iter().map(|(t, p)| event_frame(t, p)))
+        }
+        Step::GateInToolUse { gate, turn } => {
+            let events = turn_events(&turn);
+            let split = events
+                .iter()
+                .position(|(kind, _)| *kind == "contentBlockStart")
+                .map_or(events.len(), |start| start + 1);
+            let frames = |events: &[(&str, Value)]| -> Result<Vec<Bytes>, String> {
+                events
+                    .iter()
+                    .map(|(t, p)| event_frame(t, p).map_err(|e| e.to_string()))
+                    .collect()
+            };
+            match (frames(&events[..split]), frames(&events[split..])) {
+                (Ok(before), Ok(after)) => {
+                    let before = futures_util::stream::iter(before);
+                    let wait = futures_util::stream::once(async move {
+                        gate.pass().await;
+                        futures_util::stream::iter(after)
+                    })
+                    .flatten();
+                    (
+                        [(header::CONTENT_TYPE, "application/vnd.amazon.eventstream")],
+                        Body::from_stream(before.chain(wait).map(Ok::<_, Infallible>)),
+                    )
+                        .into_response()
+                }
+                (Err(err), _) | (_, Err(err)) => error_response(
+                    500,
+                    "InternalServerException",
+                    &format!("fake bedrock: cannot encode an event-stream frame: {err}"),
+                ),
+            }
         }
         Step::Error {
             status,

@@ -11,13 +11,14 @@ use agent_host::model::image::model_tokens;
 use agent_host::model::{BedrockModel, ImageRef, ModelSettings, fit_for_model};
 use agent_host::plugins::AuditLog;
 use agent_host::plugins::LivePlugins;
+use agent_host::plugins::PluginRuntime;
 use agent_host::server::{AppState, ServerSettings};
 use agent_host::session::Users;
 use agent_host::session::history::{FileHistory, HistoryStore};
 use agent_host::session::workspace_dir_name;
 use agent_host_tests::fake_bedrock::{FakeBedrock, Recorded, SentImage, Step, Turn, Usage};
 use agent_host_tests::{
-    Gate, PluginDir, builtin_component, builtin_plugins, runtime, testing_component,
+    Gate, PluginDir, builtin_component, builtin_plugins, runtime, test_cache_dir, testing_component,
 };
 use reqwest::StatusCode;
 use serde_json::value::RawValue;
@@ -922,6 +923,13 @@ async fn a_policy_added_while_a_task_runs_applies_to_its_next_tool_call_and_is_a
     assert_eq!(lines[0]["tool"], "Write");
     assert_eq!(lines[0]["status"], "success");
     assert_eq!(lines[0]["policies"], json!([]));
+    // Each call's instances were made while the model streamed it: the tool's, then the
+    // policy's and the tool's.
+    assert_eq!(lines[0]["made_ahead"], 1);
+    assert_eq!(
+        lines[1]["made_ahead"], 1,
+        "the policy ran; the tool never did"
+    );
     assert_eq!(lines[1]["status"], "denied");
     assert_eq!(lines[1]["ran"], false);
     assert_eq!(lines[1]["policies"][0]["policy"], "policy-example");
@@ -935,6 +943,84 @@ async fn a_policy_added_while_a_task_runs_applies_to_its_next_tool_call_and_is_a
         "the audit log holds digests, not inputs: {}",
         std::fs::read_to_string(&audit_path).unwrap()
     );
+}
+
+#[tokio::test]
+async fn a_policy_swapped_in_while_the_model_writes_a_call_applies_to_it() {
+    let root = tempfile::tempdir().unwrap();
+    let workspace = root.path().join("workspaces").join(USER);
+    std::fs::create_dir_all(&workspace).unwrap();
+    let ws = workspace.canonicalize().unwrap().display().to_string();
+    let plugin_dir = PluginDir::new();
+    dir_add(&plugin_dir, "files", &builtin_component("files"));
+    let audit_path = root.path().join("audit.jsonl");
+    let audit = Some(Arc::new(AuditLog::open(&audit_path).unwrap()));
+    // A runtime of its own: the instances it holds ahead are this test's alone.
+    let runtime = Arc::new(PluginRuntime::new(Some(test_cache_dir())).unwrap());
+    let live = Arc::new(
+        LivePlugins::load(
+            runtime.clone(),
+            plugin_dir.path(),
+            Default::default(),
+            audit,
+        )
+        .unwrap(),
+    );
+    let secret = json!({"file_path": format!("{ws}/secret/a.txt"), "content": "a"});
+    // The model has named the tool and is still writing the call's input.
+    let writing = Gate::new();
+    let fake = FakeBedrock::start(vec![
+        Step::GateInToolUse {
+            gate: writing.clone(),
+            turn: Turn::tool_use("w1", "Write", secret),
+        },
+        Step::Reply(Turn::text("done")),
+    ])
+    .await;
+    let settings = AgentSettings::new(root.path().join("state"));
+    let host = Host::start_with(&fake, root.path(), live.clone(), settings).await;
+    let task = tokio::spawn(async move { host.ask("write a secret").await });
+    writing.reached().await;
+    // The agent makes the call's instance (the tool's: no policy yet) as the tool is named.
+    let started = Instant::now();
+    while runtime.held_ahead() != 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the call was never prepared"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    dir_add(
+        &plugin_dir,
+        "policy-example",
+        &testing_component("policy-example"),
+    );
+    let swapped = tokio::task::spawn_blocking({
+        let live = live.clone();
+        move || live.reload_if_changed()
+    })
+    .await
+    .unwrap();
+    assert!(swapped.unwrap(), "the new set is in force");
+    writing.open();
+    let (status, body) = task.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        !workspace.join("secret").exists(),
+        "the call ran on what was prepared before the policy came"
+    );
+    let line: Value = serde_json::from_str(
+        std::fs::read_to_string(&audit_path)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["status"], "denied", "{line}");
+    assert_eq!(line["policies"][0]["policy"], "policy-example");
+    assert_eq!(line["made_ahead"], 0, "the old set's instance was not used");
+    assert_eq!(runtime.held_ahead(), 0, "and it was given back");
 }
 
 fn dir_add(dir: &PluginDir, name: &str, wasm: &Path) {

@@ -14,6 +14,7 @@ mod deferred;
 pub mod failure;
 pub mod job;
 pub mod launch;
+mod preparing;
 pub mod prompt;
 pub mod tasks;
 
@@ -27,9 +28,11 @@ use anyhow::Context as _;
 use futures_util::future::BoxFuture;
 
 use self::conversation::{Conversation, INTERRUPTED, Pending};
+use self::preparing::Preparing;
 use self::prompt::{PromptParts, system_prompt};
 use crate::model::{
-    BedrockModel, Block, ImageRef, ModelError, ModelTurn, Request, ToolDefinition, Usage,
+    BedrockModel, Block, ImageRef, ModelError, ModelTurn, Request, StreamEvent, ToolDefinition,
+    Usage,
 };
 use crate::plugins::{CallContext, LivePlugins, PluginSet, SessionState, WorkspaceAccess};
 use crate::session::history::HistoryStore;
@@ -206,16 +209,21 @@ impl Inner {
         let mut failed_validations = 0;
         let task_started = std::time::SystemTime::now();
         let progress = job.progress.clone();
-        let on_text = move |text: &str| {
-            progress.send(ProgressEvent::Text {
+        // Each tool call's plugin instances are made while the model writes its input.
+        let preparing = Preparing::new(context.clone());
+        let on_event = |event: StreamEvent<'_>| match event {
+            StreamEvent::Text(text) => progress.send(ProgressEvent::Text {
                 text: text.to_string(),
-            })
+            }),
+            StreamEvent::ToolUseStarted { id, name } => {
+                preparing.start(self.plugins.current(), id, name)
+            }
         };
         for turn_number in 1..=self.settings.max_turns {
             // The specs offered come from the set in force now...
             let tools = self.tools_for_request()?;
             let turn = self
-                .model_turn(job, &system, &tools, conversation, &on_text)
+                .model_turn(job, &system, &tools, conversation, &on_event)
                 .await?;
             usage += turn.usage;
             job.progress.send(ProgressEvent::TurnFinished {
@@ -246,8 +254,10 @@ impl Inner {
             // File times come from a coarse kernel clock that may lag the one read here by
             // a tick, so look a little earlier (but never before the task began).
             let started = (std::time::SystemTime::now() - MTIME_SLACK).max(task_started);
-            let (mut results, may_have_written) =
-                self.call_tools(job, &plugins, &context, calls).await;
+            let (mut results, may_have_written) = self
+                .call_tools(job, &plugins, &context, &preparing, calls)
+                .await;
+            preparing.clear();
             let failure = if may_have_written && !job.cancel.is_cancelled() {
                 validate_changes(&plugins, &context, started).await
             } else {
@@ -306,6 +316,7 @@ impl Inner {
         job: &Job,
         plugins: &Arc<PluginSet>,
         context: &CallContext,
+        preparing: &Preparing,
         calls: Vec<(String, String, serde_json::Value)>,
     ) -> (Vec<Block>, bool) {
         let mut results = Vec::with_capacity(calls.len());
@@ -324,7 +335,10 @@ impl Inner {
                 tool: name.clone(),
                 input: input.clone(),
             });
-            let checked = plugins.call_tool(&name, &input, context).await;
+            let checked = match preparing.take(&id, &name).await {
+                Some(prepared) => plugins.call_prepared_tool(prepared, &input).await,
+                None => plugins.call_tool(&name, &input, context).await,
+            };
             may_have_written |= checked.ran && can_write(plugins, &name);
             let outcome = &checked.outcome;
             let is_error = outcome.is_error();
@@ -365,7 +379,7 @@ impl Inner {
         system: &str,
         tools: &Arc<[ToolDefinition]>,
         conversation: &mut Conversation,
-        on_text: &(dyn Fn(&str) + Send + Sync),
+        on_event: &(dyn Fn(StreamEvent<'_>) + Send + Sync),
     ) -> anyhow::Result<ModelTurn> {
         let mut budget = self.settings.context_budget_tokens;
         loop {
@@ -374,7 +388,7 @@ impl Inner {
                 tools,
                 messages: conversation.messages(),
             };
-            match self.model.turn(&request, on_text, &job.cancel).await {
+            match self.model.turn(&request, on_event, &job.cancel).await {
                 Ok(turn) => return Ok(turn),
                 Err(ModelError::Cancelled) => anyhow::bail!("the task was cancelled"),
                 Err(ModelError::ContextTooLong(message)) if budget > 1_000 => {

@@ -20,7 +20,7 @@ pub use self::image::{FittedImage, ImageError, ImageFormat, fit_for_model};
 pub use bedrock::{BedrockModel, ModelSettings};
 pub use error::ModelError;
 pub use prices::{Price, PriceTable};
-pub use types::{Block, ImageRef, Message, Request, Role, ToolDefinition};
+pub use types::{Block, ImageRef, Message, Request, Role, StreamEvent, ToolDefinition};
 
 /// Tokens used, summed over a task's requests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -111,6 +111,22 @@ pub struct Request<'a> {
     pub messages: &'a [Message],
 }
 
+/// What a model's stream tells before its turn is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEvent<'a> {
+    /// Answer text, as it streams.
+    Text(&'a str),
+    /// The model began a call of the tool `name`; its input follows. The call is not yet
+    /// made and may never be (the turn can still fail): what is done with this must be
+    /// undone by dropping it.
+    ToolUseStarted {
+        /// The call's id, as in the turn's [`Block::ToolUse`].
+        id: &'a str,
+        /// The tool's name.
+        name: &'a str,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

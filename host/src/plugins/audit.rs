@@ -7,8 +7,11 @@
 //! {"ts_ms":1764093530123,"user":"42","workspace":"/w/42","tool":"Write",
 //!  "input_sha256":"9f2c…","input_bytes":57,
 //!  "policies":[{"policy":"policy-files","verdict":"deny","reason":"…"}],
-//!  "ran":false,"status":"denied","policy_ms":0.21,"duration_ms":0.25}
+//!  "ran":false,"status":"denied","policy_ms":0.21,"duration_ms":0.25,"made_ahead":2}
 //! ```
+//!
+//! `made_ahead` counts the call's plugin instances made while the model wrote it (see
+//! [`super::PreparedCall`]); their making is not in `duration_ms`.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -42,6 +45,7 @@ struct Entry<'a> {
     status: &'static str,
     policy_ms: f64,
     duration_ms: f64,
+    made_ahead: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -134,6 +138,7 @@ impl AuditLog {
             status,
             policy_ms: millis(checked.policy_time),
             duration_ms: millis(duration),
+            made_ahead: checked.made_ahead,
         };
         let mut line = match serde_json::to_vec(&entry) {
             Ok(line) => line,

@@ -14,6 +14,7 @@
 use std::time::{Duration, Instant};
 
 use super::policy::PolicyPlugin;
+use super::prepared::MadeAhead;
 use super::tools::{ToolOutcome, ToolRegistry};
 use crate::plugins::engine::bindings::Verdict;
 use crate::plugins::engine::sandbox::CallContext;
@@ -62,6 +63,9 @@ pub struct CheckedCall {
     pub final_input: Option<String>,
     /// Time spent in the policies.
     pub policy_time: Duration,
+    /// How many of the instances it ran on were made ahead (see
+    /// [`super::PreparedCall`]).
+    pub made_ahead: usize,
 }
 
 impl CheckedCall {
@@ -75,39 +79,50 @@ impl CheckedCall {
 }
 
 /// Checks `input` for `tool`, runs the policies in order, and runs the tool if none
-/// denied. Blocks the thread (plugins run here): call it from a blocking thread.
-pub fn call_with_policies(
+/// denied, each on its instance in `ahead` when one was made ahead for this call. Blocks
+/// the thread (plugins run here): call it from a blocking thread.
+pub(crate) fn call_with_policies(
     tools: &ToolRegistry,
     policies: &[std::sync::Arc<PolicyPlugin>],
     tool: &str,
     input: &str,
     context: &CallContext,
+    mut ahead: MadeAhead,
 ) -> CheckedCall {
-    let refused = |outcome, decisions, policy_time| CheckedCall {
+    let mut made_ahead = 0;
+    let refused = |outcome, decisions, policy_time, made_ahead| CheckedCall {
         outcome,
         decisions,
         ran: false,
         final_input: None,
         policy_time,
+        made_ahead,
     };
     // Policies only ever see calls the tool would accept.
     if let Err(message) = tools.check_input(tool, input) {
-        return refused(ToolOutcome::Error(message), Vec::new(), Duration::ZERO);
+        return refused(ToolOutcome::Error(message), Vec::new(), Duration::ZERO, 0);
     }
     let started = Instant::now();
     let mut input = input.to_string();
     let mut decisions = Vec::with_capacity(policies.len());
-    for policy in policies {
+    for (index, policy) in policies.iter().enumerate() {
         let name = policy.identity().name.clone();
+        let ready = ahead.take_policy(index);
+        made_ahead += usize::from(ready.is_some());
         let deny = |mut decisions: Vec<PolicyDecision>, name: String, reason: String| {
             let message = format!("Denied by policy {name}: {reason}");
             decisions.push(PolicyDecision {
                 policy: name,
                 decision: Decision::Deny(reason),
             });
-            refused(ToolOutcome::Error(message), decisions, started.elapsed())
+            refused(
+                ToolOutcome::Error(message),
+                decisions,
+                started.elapsed(),
+                made_ahead,
+            )
         };
-        match policy.check_call(tool, &input, context) {
+        match policy.check_call_on(tool, &input, context, ready) {
             Verdict::Allow => decisions.push(PolicyDecision {
                 policy: name,
                 decision: Decision::Allow,
@@ -136,12 +151,14 @@ pub fn call_with_policies(
     }
     let policy_time = started.elapsed();
     // `input` passed the tool's schema above: at the start, or after the last rewrite.
-    let outcome = tools.call_checked(tool, &input, context);
+    made_ahead += usize::from(ahead.tool.is_some());
+    let outcome = tools.call_checked(tool, &input, context, ahead.tool);
     CheckedCall {
         outcome,
         decisions,
         ran: true,
         final_input: Some(input),
         policy_time,
+        made_ahead,
     }
 }

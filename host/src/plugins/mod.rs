@@ -8,6 +8,7 @@
 //!   and pre-linking, the tools' input schemas.
 //! - the call path, here: [`tools`] and [`policy`] (the two worlds); [`set`] (a directory
 //!   of plugins); [`chain`] (every tool call through each policy before it runs);
+//!   [`prepared`] (a call's instances made while the model still writes it);
 //!   [`live`] (the set in force, swapped when the directory changes); [`audit`]; and
 //!   [`authoring`] (what plugin authors get: new projects, the WIT package).
 
@@ -19,6 +20,7 @@ pub mod authoring;
 pub mod chain;
 pub mod live;
 pub mod policy;
+pub mod prepared;
 pub mod set;
 pub mod tools;
 
@@ -26,6 +28,7 @@ use std::path::PathBuf;
 
 pub use audit::AuditLog;
 pub use chain::{CheckedCall, Decision, PolicyDecision};
+pub use engine::ahead::MAX_HELD_AHEAD;
 pub use engine::bindings::{ToolCall, ToolSpec, Verdict};
 pub use engine::cache::CacheUse;
 pub use engine::permissions::{Capabilities, Limits, WorkspaceAccess};
@@ -37,6 +40,7 @@ pub use load::grants::{GrantCheck, PluginGrant, PluginSettings};
 pub use load::loader::{ComponentFacts, WIT_VERSION, manifest_for_component};
 pub use load::manifest::{Manifest, World};
 pub use policy::PolicyPlugin;
+pub use prepared::PreparedCall;
 pub use set::{LoadedPlugin, PluginSet, load_plugin, load_plugin_with_manifest};
 pub use tools::{ToolOutcome, ToolPlugin, ToolRegistry};
 

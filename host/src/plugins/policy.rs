@@ -6,7 +6,8 @@
 //! policy — a trap, a timeout, a memory limit — is a **deny**: a broken guardrail must
 //! never let a call through.
 
-use crate::plugins::engine::bindings::policy::PolicyPluginPre;
+use crate::plugins::engine::ahead::Ready;
+use crate::plugins::engine::bindings::policy::{PolicyPlugin as PolicyInstance, PolicyPluginPre};
 use crate::plugins::engine::bindings::{ToolCall, Verdict};
 use crate::plugins::engine::sandbox::{CallContext, CallState, PluginIdentity, Sandbox};
 
@@ -28,16 +29,38 @@ impl PolicyPlugin {
 
     /// The policy's verdict on `tool` called with `input`. Fails closed.
     pub fn check_call(&self, tool: &str, input: &str, context: &CallContext) -> Verdict {
+        self.check_call_on(tool, input, context, None)
+    }
+
+    /// An instance made now for a `check-call` to come in `context` (see
+    /// [`super::engine::ahead`]); `None` when none can be held.
+    pub(crate) fn ready(&self, context: &CallContext) -> Option<Ready<PolicyInstance>> {
+        self.sandbox
+            .ready(context, |store| self.pre.instantiate(&mut *store))
+    }
+
+    /// [`Self::check_call`] on `ready`, when it was made ahead for this call.
+    pub(crate) fn check_call_on(
+        &self,
+        tool: &str,
+        input: &str,
+        context: &CallContext,
+        ready: Option<Ready<PolicyInstance>>,
+    ) -> Verdict {
         let call = ToolCall {
             tool: tool.to_string(),
             input: input.to_string(),
         };
-        let verdict = self.sandbox.run(Some(context), |store| {
-            let instance = self.pre.instantiate(&mut *store)?;
-            instance
-                .agent_plugin_policy()
-                .call_check_call(&mut *store, &call)
-        });
+        let verdict = self.sandbox.call(
+            Some(context),
+            ready,
+            |store| self.pre.instantiate(&mut *store),
+            |store, instance| {
+                instance
+                    .agent_plugin_policy()
+                    .call_check_call(&mut *store, &call)
+            },
+        );
         match verdict {
             Ok(verdict) => verdict,
             Err(failure) => {

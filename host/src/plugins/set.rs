@@ -2,12 +2,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
 
 use super::audit::AuditLog;
 use super::chain::{CheckedCall, call_with_policies};
 use super::policy::PolicyPlugin;
+use super::prepared::{MadeAhead, PreparedCall};
 use super::tools::{ToolOutcome, ToolPlugin, ToolRegistry};
 use crate::plugins::engine::runtime::PluginRuntime;
 use crate::plugins::engine::sandbox::{CallContext, PluginIdentity};
@@ -74,9 +76,17 @@ pub fn load_plugin_with_manifest(
 
 /// The tools and policies of one plugin directory.
 pub struct PluginSet {
+    /// Tells this set's prepared calls from another's.
+    id: u64,
     tools: ToolRegistry,
     policies: Vec<Arc<PolicyPlugin>>,
     audit: Option<Arc<AuditLog>>,
+}
+
+/// A new [`PluginSet::id`], never given before in this process.
+fn next_set_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl PluginSet {
@@ -90,6 +100,7 @@ impl PluginSet {
     ) -> anyhow::Result<Self> {
         let files = component_files(dir)?;
         let mut set = Self {
+            id: next_set_id(),
             tools: ToolRegistry::default(),
             policies: Vec::new(),
             audit: None,
@@ -131,6 +142,7 @@ impl PluginSet {
     /// its decision is always seen.
     pub fn with_trial(mut self, plugin: LoadedPlugin) -> anyhow::Result<Self> {
         let name = plugin.identity().name.clone();
+        self.id = next_set_id();
         match plugin {
             LoadedPlugin::Tool(plugin) => {
                 let mut tools = self.tools.without_plugin(&name);
@@ -155,8 +167,54 @@ impl PluginSet {
     /// Calls a tool through the policy chain (see [`super::chain`]). Blocks the thread.
     /// The call is recorded in the set's audit log, if it has one.
     pub fn call(&self, tool: &str, input: &str, context: &CallContext) -> CheckedCall {
+        self.call_on(tool, input, context, MadeAhead::default())
+    }
+
+    /// Makes the instances a call of `tool` in `context` will run on: each policy's and the
+    /// tool's (see [`super::prepared`]). Nothing is made for a tool the set does not have
+    /// (the call is refused before any plugin runs), nor past the cap on held instances.
+    /// Blocks the thread.
+    pub fn prepare(&self, tool: &str, context: &CallContext) -> PreparedCall {
+        let mut instances = MadeAhead::default();
+        if let Some(plugin) = self.tools.plugin_of(tool) {
+            instances.policies = self.policies.iter().map(|p| p.ready(context)).collect();
+            instances.tool = plugin.ready(context);
+        }
+        PreparedCall {
+            set: self.id,
+            tool: tool.to_string(),
+            context: context.clone(),
+            instances,
+        }
+    }
+
+    /// Runs a call made ready by [`Self::prepare`], now that its `input` is complete,
+    /// exactly as [`Self::call`] would. Instances another set made (this one was swapped in
+    /// since) are dropped, and the call makes its own. Blocks the thread.
+    pub fn call_prepared(&self, prepared: PreparedCall, input: &str) -> CheckedCall {
+        let PreparedCall {
+            set,
+            tool,
+            context,
+            instances,
+        } = prepared;
+        let instances = if set == self.id {
+            instances
+        } else {
+            MadeAhead::default()
+        };
+        self.call_on(&tool, input, &context, instances)
+    }
+
+    fn call_on(
+        &self,
+        tool: &str,
+        input: &str,
+        context: &CallContext,
+        ahead: MadeAhead,
+    ) -> CheckedCall {
         let started = std::time::Instant::now();
-        let checked = call_with_policies(&self.tools, &self.policies, tool, input, context);
+        let checked = call_with_policies(&self.tools, &self.policies, tool, input, context, ahead);
         if let Some(log) = &self.audit {
             log.record(
                 context.user().unwrap_or("-"),
@@ -181,18 +239,20 @@ impl PluginSet {
         let set = self.clone();
         let (name, input, context) = (tool.to_string(), input.to_string(), context.clone());
         let call = tokio::task::spawn_blocking(move || set.call(&name, &input, &context));
-        match call.await {
-            Ok(checked) => checked,
-            Err(error) => CheckedCall {
-                outcome: ToolOutcome::Error(format!(
-                    "Tool {tool} failed: its call thread ended abnormally ({error})"
-                )),
-                decisions: Vec::new(),
-                ran: false,
-                final_input: None,
-                policy_time: std::time::Duration::ZERO,
-            },
-        }
+        on_blocking_thread(tool, call).await
+    }
+
+    /// [`Self::call_prepared`] from async code, on tokio's blocking pool.
+    pub async fn call_prepared_tool(
+        self: &Arc<Self>,
+        prepared: PreparedCall,
+        input: &str,
+    ) -> CheckedCall {
+        let set = self.clone();
+        let tool = prepared.tool.clone();
+        let input = input.to_string();
+        let call = tokio::task::spawn_blocking(move || set.call_prepared(prepared, &input));
+        on_blocking_thread(&tool, call).await
     }
 
     /// The tools, by name.
@@ -220,6 +280,24 @@ impl PluginSet {
             .iter()
             .map(|p| p.identity().name.as_str())
             .collect()
+    }
+}
+
+/// The result of a call run on a blocking thread; an error result when that thread ended
+/// abnormally.
+async fn on_blocking_thread(tool: &str, call: tokio::task::JoinHandle<CheckedCall>) -> CheckedCall {
+    match call.await {
+        Ok(checked) => checked,
+        Err(error) => CheckedCall {
+            outcome: ToolOutcome::Error(format!(
+                "Tool {tool} failed: its call thread ended abnormally ({error})"
+            )),
+            decisions: Vec::new(),
+            ran: false,
+            final_input: None,
+            policy_time: std::time::Duration::ZERO,
+            made_ahead: 0,
+        },
     }
 }
 

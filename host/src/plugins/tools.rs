@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::plugins::engine::ahead::Ready;
 use crate::plugins::engine::bindings::ToolSpec;
-use crate::plugins::engine::bindings::tool::ToolPluginPre;
+use crate::plugins::engine::bindings::tool::{ToolPlugin as ToolInstance, ToolPluginPre};
 use crate::plugins::engine::sandbox::{
     CallContext, CallFailure, CallState, PluginIdentity, Sandbox,
 };
@@ -91,20 +92,32 @@ impl ToolPlugin {
         &self.tools
     }
 
+    /// An instance made now for a call to come in `context` (see
+    /// [`super::engine::ahead`]); `None` when none can be held.
+    pub(crate) fn ready(&self, context: &CallContext) -> Option<Ready<ToolInstance>> {
+        self.sandbox
+            .ready(context, |store| self.pre.instantiate(&mut *store))
+    }
+
     /// Runs the tool `name` of this plugin (its input already checked against its schema)
-    /// in a fresh sandbox.
+    /// on `ready`, when it was made ahead for this call, else in a fresh sandbox.
     fn run(
         &self,
         name: &str,
         input: &str,
         context: &CallContext,
+        ready: Option<Ready<ToolInstance>>,
     ) -> Result<ToolOutcome, CallFailure> {
-        let result = self.sandbox.run(Some(context), |store| {
-            let instance = self.pre.instantiate(&mut *store)?;
-            instance
-                .agent_plugin_tools()
-                .call_call(&mut *store, name, input)
-        })?;
+        let result = self.sandbox.call(
+            Some(context),
+            ready,
+            |store| self.pre.instantiate(&mut *store),
+            |store, instance| {
+                instance
+                    .agent_plugin_tools()
+                    .call_call(&mut *store, name, input)
+            },
+        )?;
         let outcome = match result {
             Ok(text) => ToolOutcome::Success(text),
             Err(text) => ToolOutcome::Error(text),
@@ -208,19 +221,21 @@ impl ToolRegistry {
     /// Calls `tool` with `input` (a JSON text that passed [`Self::check_input`]), without
     /// policies and without the audit log: only the chain does, having checked the input
     /// and every rewrite of it (see [`super::chain`]); everyone else calls through
-    /// [`super::PluginSet::call`]. Blocks the thread.
+    /// [`super::PluginSet::call`]. Runs on `ready` when it was made ahead for this call.
+    /// Blocks the thread.
     pub(crate) fn call_checked(
         &self,
         tool: &str,
         input: &str,
         context: &CallContext,
+        ready: Option<Ready<ToolInstance>>,
     ) -> ToolOutcome {
         let Some(plugin) = self.plugin_of(tool) else {
             return ToolOutcome::Error(format!(
                 "<tool_use_error>No such tool: {tool}</tool_use_error>"
             ));
         };
-        match plugin.run(tool, input, context) {
+        match plugin.run(tool, input, context, ready) {
             Ok(outcome) => outcome,
             Err(failure) => {
                 tracing::warn!(tool, plugin = %plugin.identity().name, "tool call failed: {failure}");

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use self::errors::{from_code, missing_configuration};
 use self::request::{Conversions, system_blocks};
 use self::stream::{Assembler, from_sdk_message, usage_of};
-use crate::model::{ModelError, ModelTurn, Request};
+use crate::model::{ModelError, ModelTurn, Request, StreamEvent};
 use crate::shared::error_chain;
 
 /// `builder` (of `Converse` or `ConverseStream`: the SDK gives their builders no common
@@ -147,11 +147,12 @@ impl BedrockModel {
         &self.settings
     }
 
-    /// One model turn, retried on transient failures. `on_text` sees text as it streams.
+    /// One model turn, retried on transient failures. `on_event` hears of text and tool
+    /// calls as they stream (a retried turn streams again, with new tool call ids).
     pub async fn turn(
         &self,
         request: &Request<'_>,
-        on_text: &(dyn Fn(&str) + Send + Sync),
+        on_event: &(dyn Fn(StreamEvent<'_>) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<ModelTurn, ModelError> {
         let prepared = Prepared {
@@ -166,7 +167,7 @@ impl BedrockModel {
         loop {
             requests += 1;
             let result = if stream {
-                self.stream_once(&prepared, on_text, cancel).await
+                self.stream_once(&prepared, on_event, cancel).await
             } else {
                 self.converse_once(&prepared, cancel).await
             };
@@ -246,7 +247,7 @@ impl BedrockModel {
     async fn stream_once(
         &self,
         request: &Prepared,
-        on_text: &(dyn Fn(&str) + Send + Sync),
+        on_event: &(dyn Fn(StreamEvent<'_>) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<ModelTurn, Failure> {
         let send = with_request!(self.client.converse_stream(), self, request).send();
@@ -261,7 +262,7 @@ impl BedrockModel {
                 .await
                 .map_err(Failure::mid)?;
             match event {
-                Ok(Some(event)) => turn.push(event, on_text),
+                Ok(Some(event)) => turn.push(event, on_event),
                 Ok(None) => break,
                 Err(error) => {
                     let code = error.code().map(str::to_string);

@@ -9,7 +9,7 @@ use aws_sdk_bedrockruntime::types::{
 };
 
 use super::convert::to_json;
-use crate::model::{Block, Message, ModelError, ModelTurn, Role, Usage};
+use crate::model::{Block, Message, ModelError, ModelTurn, Role, StreamEvent, Usage};
 
 pub fn usage_of(usage: Option<&TokenUsage>) -> Usage {
     let tokens = |n: i32| u64::try_from(n).unwrap_or(0);
@@ -62,10 +62,15 @@ enum Partial {
 }
 
 impl Assembler {
-    pub fn push(&mut self, event: Event, on_text: &(dyn Fn(&str) + Send + Sync)) {
+    /// Takes in one event; `on_event` hears of text and of tool calls as they begin.
+    pub fn push(&mut self, event: Event, on_event: &(dyn Fn(StreamEvent<'_>) + Send + Sync)) {
         match event {
             Event::ContentBlockStart(start) => {
                 if let Some(ContentBlockStart::ToolUse(tool)) = start.start {
+                    on_event(StreamEvent::ToolUseStarted {
+                        id: &tool.tool_use_id,
+                        name: &tool.name,
+                    });
                     self.blocks.insert(
                         start.content_block_index,
                         Partial::Tool {
@@ -78,7 +83,7 @@ impl Assembler {
             }
             Event::ContentBlockDelta(delta) => match delta.delta {
                 Some(ContentBlockDelta::Text(text)) => {
-                    on_text(&text);
+                    on_event(StreamEvent::Text(&text));
                     match self
                         .blocks
                         .entry(delta.content_block_index)

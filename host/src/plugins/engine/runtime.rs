@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use super::ahead::AheadBudget;
 use super::cache::{CacheUse, CompiledCache};
 use crate::exec::{CommandRunner, ExecSettings};
 
@@ -42,6 +43,7 @@ pub struct PluginRuntime {
     ticker: Ticker,
     exec_settings: ExecSettings,
     commands: OnceLock<Arc<CommandRunner>>,
+    ahead: AheadBudget,
 }
 
 impl PluginRuntime {
@@ -68,6 +70,7 @@ impl PluginRuntime {
             ticker,
             exec_settings: ExecSettings::default(),
             commands: OnceLock::new(),
+            ahead: AheadBudget::default(),
         })
     }
 
@@ -100,6 +103,16 @@ impl PluginRuntime {
                 Arc::new(runner)
             })
             .clone()
+    }
+
+    /// The cap on instances made ahead of their calls (see [`super::ahead`]).
+    pub(crate) fn ahead(&self) -> &AheadBudget {
+        &self.ahead
+    }
+
+    /// How many instances are held ahead of their calls now.
+    pub fn held_ahead(&self) -> usize {
+        self.ahead.held()
     }
 
     /// The engine.

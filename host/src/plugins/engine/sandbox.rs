@@ -17,6 +17,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::ahead::Ready;
 use super::output::CapturedOutput;
 use super::permissions::{Capabilities, Limits, WorkspaceAccess};
 use super::runtime::PluginRuntime;
@@ -200,13 +201,55 @@ impl Sandbox {
         context: Option<&CallContext>,
         body: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallFailure> {
-        let mut store = self.store(context)?;
-        let result = body(&mut store);
+        self.call(context, None, |_| Ok(()), |store, ()| body(store))
+    }
+
+    /// Runs `call` on an instance for `context`: `ready`, when one was made ahead for this
+    /// call (see [`Self::ready`]), else one `instantiate` makes now in a fresh store. The
+    /// deadline starts here either way.
+    pub(crate) fn call<I, R>(
+        &self,
+        context: Option<&CallContext>,
+        ready: Option<Ready<I>>,
+        instantiate: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<I>,
+        call: impl FnOnce(&mut Store<CallState>, I) -> wasmtime::Result<R>,
+    ) -> Result<R, CallFailure> {
+        let (mut store, instance) = match ready {
+            Some(Ready {
+                mut store,
+                instance,
+                ..
+            }) => {
+                store.data_mut().deadline = Instant::now() + self.identity.limits.timeout();
+                (store, Ok(instance))
+            }
+            None => {
+                let mut store = self.store(context)?;
+                let instance = instantiate(&mut store);
+                (store, instance)
+            }
+        };
+        let result = instance.and_then(|instance| call(&mut store, instance));
         let output = store.data().output.text();
         if !output.is_empty() {
             tracing::debug!(plugin = %self.identity.name, "plugin output: {}", output.trim_end());
         }
         result.map_err(|error| self.explain(&store, error))
+    }
+
+    /// An instance made now, by `instantiate` in a fresh store for `context`, for one call
+    /// to come (see [`super::ahead`]). `None` when [`super::ahead::MAX_HELD_AHEAD`] are
+    /// held already or it cannot be made: the call then makes its own, and reports what
+    /// went wrong.
+    pub(crate) fn ready<I>(
+        &self,
+        context: &CallContext,
+        instantiate: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<I>,
+    ) -> Option<Ready<I>> {
+        let slot = self.runtime.ahead().take()?;
+        let mut store = self.store(Some(context)).ok()?;
+        let instance = instantiate(&mut store).ok()?;
+        Some(Ready::new(store, instance, slot))
     }
 
     /// Checks a result text against the plugin's result limit.
