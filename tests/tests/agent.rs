@@ -831,24 +831,8 @@ async fn the_turn_limit_stops_a_task_and_says_so() {
 
 #[tokio::test]
 async fn a_policy_added_while_a_task_runs_applies_to_its_next_tool_call_and_is_audited() {
-    let root = tempfile::tempdir().unwrap();
-    let workspace = root.path().join("workspaces").join(USER);
-    std::fs::create_dir_all(&workspace).unwrap();
-    let ws = workspace.canonicalize().unwrap().display().to_string();
-    let plugin_dir = PluginDir::new();
-    let files = builtin_component("files");
-    dir_add(&plugin_dir, "files", &files);
-    let audit_path = root.path().join("audit.jsonl");
-    let audit = Some(Arc::new(AuditLog::open(&audit_path).unwrap()));
-    let live = Arc::new(
-        LivePlugins::load(
-            runtime().clone(),
-            plugin_dir.path(),
-            Default::default(),
-            audit,
-        )
-        .unwrap(),
-    );
+    let swap = SwapSetup::new(runtime().clone());
+    let (root, workspace, ws, live) = (&swap.root, &swap.workspace, &swap.ws, &swap.live);
     let first = json!({"file_path": format!("{ws}/secret/a.txt"), "content": "a"});
     let second =
         json!({"file_path": format!("{ws}/secret/b.txt"), "content": "TOP-SECRET-CONTENT"});
@@ -873,18 +857,7 @@ async fn a_policy_added_while_a_task_runs_applies_to_its_next_tool_call_and_is_a
         workspace.join("secret/a.txt").exists(),
         "the first write happened before the second turn"
     );
-    dir_add(
-        &plugin_dir,
-        "policy-example",
-        &testing_component("policy-example"),
-    );
-    let swapped = tokio::task::spawn_blocking({
-        let live = live.clone();
-        move || live.reload_if_changed()
-    })
-    .await
-    .unwrap();
-    assert!(swapped.unwrap(), "the new set is in force");
+    swap.add_policy().await;
     thinking.open();
     let (status, body) = task.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -913,11 +886,7 @@ async fn a_policy_added_while_a_task_runs_applies_to_its_next_tool_call_and_is_a
         "{text}"
     );
     // The audit log has both calls, the second with the policy's verdict.
-    let lines: Vec<Value> = std::fs::read_to_string(&audit_path)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let lines = swap.audit_lines();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["user"], USER);
     assert_eq!(lines[0]["tool"], "Write");
@@ -937,35 +906,20 @@ async fn a_policy_added_while_a_task_runs_applies_to_its_next_tool_call_and_is_a
     let digest = sha256_hex(second.to_string().as_bytes());
     assert_eq!(lines[1]["input_sha256"], digest);
     assert!(
-        !std::fs::read_to_string(&audit_path)
+        !std::fs::read_to_string(&swap.audit_path)
             .unwrap()
             .contains("TOP-SECRET-CONTENT"),
         "the audit log holds digests, not inputs: {}",
-        std::fs::read_to_string(&audit_path).unwrap()
+        std::fs::read_to_string(&swap.audit_path).unwrap()
     );
 }
 
 #[tokio::test]
 async fn a_policy_swapped_in_while_the_model_writes_a_call_applies_to_it() {
-    let root = tempfile::tempdir().unwrap();
-    let workspace = root.path().join("workspaces").join(USER);
-    std::fs::create_dir_all(&workspace).unwrap();
-    let ws = workspace.canonicalize().unwrap().display().to_string();
-    let plugin_dir = PluginDir::new();
-    dir_add(&plugin_dir, "files", &builtin_component("files"));
-    let audit_path = root.path().join("audit.jsonl");
-    let audit = Some(Arc::new(AuditLog::open(&audit_path).unwrap()));
     // A runtime of its own: the instances it holds ahead are this test's alone.
     let runtime = Arc::new(PluginRuntime::new(Some(test_cache_dir())).unwrap());
-    let live = Arc::new(
-        LivePlugins::load(
-            runtime.clone(),
-            plugin_dir.path(),
-            Default::default(),
-            audit,
-        )
-        .unwrap(),
-    );
+    let swap = SwapSetup::new(runtime.clone());
+    let (root, workspace, ws, live) = (&swap.root, &swap.workspace, &swap.ws, &swap.live);
     let secret = json!({"file_path": format!("{ws}/secret/a.txt"), "content": "a"});
     // The model has named the tool and is still writing the call's input.
     let writing = Gate::new();
@@ -990,18 +944,7 @@ async fn a_policy_swapped_in_while_the_model_writes_a_call_applies_to_it() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    dir_add(
-        &plugin_dir,
-        "policy-example",
-        &testing_component("policy-example"),
-    );
-    let swapped = tokio::task::spawn_blocking({
-        let live = live.clone();
-        move || live.reload_if_changed()
-    })
-    .await
-    .unwrap();
-    assert!(swapped.unwrap(), "the new set is in force");
+    swap.add_policy().await;
     writing.open();
     let (status, body) = task.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -1009,18 +952,70 @@ async fn a_policy_swapped_in_while_the_model_writes_a_call_applies_to_it() {
         !workspace.join("secret").exists(),
         "the call ran on what was prepared before the policy came"
     );
-    let line: Value = serde_json::from_str(
-        std::fs::read_to_string(&audit_path)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let line = &swap.audit_lines()[0];
     assert_eq!(line["status"], "denied", "{line}");
     assert_eq!(line["policies"][0]["policy"], "policy-example");
     assert_eq!(line["made_ahead"], 0, "the old set's instance was not used");
     assert_eq!(runtime.held_ahead(), 0, "and it was given back");
+}
+
+/// A user's workspace, and `files` alone in a live plugin directory whose calls are
+/// audited: for tests that swap a policy in while a task runs.
+struct SwapSetup {
+    root: tempfile::TempDir,
+    workspace: std::path::PathBuf,
+    /// The workspace's canonical path, as tool inputs name it.
+    ws: String,
+    plugin_dir: PluginDir,
+    audit_path: std::path::PathBuf,
+    live: Arc<LivePlugins>,
+}
+
+impl SwapSetup {
+    fn new(runtime: Arc<PluginRuntime>) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let workspace = root.path().join("workspaces").join(USER);
+        std::fs::create_dir_all(&workspace).unwrap();
+        let ws = workspace.canonicalize().unwrap().display().to_string();
+        let plugin_dir = PluginDir::new();
+        dir_add(&plugin_dir, "files", &builtin_component("files"));
+        let audit_path = root.path().join("audit.jsonl");
+        let audit = Some(Arc::new(AuditLog::open(&audit_path).unwrap()));
+        let live = Arc::new(
+            LivePlugins::load(runtime, plugin_dir.path(), Default::default(), audit).unwrap(),
+        );
+        Self {
+            root,
+            workspace,
+            ws,
+            plugin_dir,
+            audit_path,
+            live,
+        }
+    }
+
+    /// Drops `policy-example` into the directory and swaps the new set in.
+    async fn add_policy(&self) {
+        dir_add(
+            &self.plugin_dir,
+            "policy-example",
+            &testing_component("policy-example"),
+        );
+        let live = self.live.clone();
+        let swapped = tokio::task::spawn_blocking(move || live.reload_if_changed())
+            .await
+            .unwrap();
+        assert!(swapped.unwrap(), "the new set is in force");
+    }
+
+    /// The audit log's lines.
+    fn audit_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.audit_path)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
 }
 
 fn dir_add(dir: &PluginDir, name: &str, wasm: &Path) {

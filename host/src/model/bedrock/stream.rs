@@ -143,3 +143,87 @@ impl Assembler {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use aws_sdk_bedrockruntime::types::{
+        ContentBlockDeltaEvent, ContentBlockStartEvent, MessageStopEvent, StopReason,
+        ToolUseBlockDelta, ToolUseBlockStart,
+    };
+
+    use super::*;
+
+    #[test]
+    fn a_tool_call_is_heard_of_when_it_begins_and_text_as_it_streams() {
+        let heard = Mutex::new(Vec::new());
+        let on_event = |event: StreamEvent<'_>| heard.lock().unwrap().push(format!("{event:?}"));
+        let mut turn = Assembler::default();
+        let text = |index, text: &str| {
+            Event::ContentBlockDelta(
+                ContentBlockDeltaEvent::builder()
+                    .content_block_index(index)
+                    .delta(ContentBlockDelta::Text(text.into()))
+                    .build()
+                    .unwrap(),
+            )
+        };
+        turn.push(text(0, "Reading it."), &on_event);
+        let start = ToolUseBlockStart::builder()
+            .tool_use_id("t1")
+            .name("Read")
+            .build()
+            .unwrap();
+        turn.push(
+            Event::ContentBlockStart(
+                ContentBlockStartEvent::builder()
+                    .content_block_index(1)
+                    .start(ContentBlockStart::ToolUse(start))
+                    .build()
+                    .unwrap(),
+            ),
+            &on_event,
+        );
+        assert_eq!(heard.lock().unwrap().len(), 2, "before its input");
+        let input = ToolUseBlockDelta::builder()
+            .input(r#"{"file_path":"/w/a"}"#)
+            .build()
+            .unwrap();
+        turn.push(
+            Event::ContentBlockDelta(
+                ContentBlockDeltaEvent::builder()
+                    .content_block_index(1)
+                    .delta(ContentBlockDelta::ToolUse(input))
+                    .build()
+                    .unwrap(),
+            ),
+            &on_event,
+        );
+        turn.push(
+            Event::MessageStop(
+                MessageStopEvent::builder()
+                    .stop_reason(StopReason::ToolUse)
+                    .build()
+                    .unwrap(),
+            ),
+            &on_event,
+        );
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [
+                r#"Text("Reading it.")"#,
+                r#"ToolUseStarted { id: "t1", name: "Read" }"#
+            ]
+        );
+        let turn = turn.finish().unwrap();
+        assert_eq!(
+            turn.message.content[1],
+            Block::ToolUse {
+                id: "t1".into(),
+                name: "Read".into(),
+                input: serde_json::json!({"file_path": "/w/a"}),
+            }
+        );
+    }
+}
