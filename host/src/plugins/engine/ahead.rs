@@ -3,9 +3,9 @@
 //!
 //! Making a store and instantiating a component takes ~50-100 µs per plugin when the
 //! caches are cold, as they are after the model has been thinking, and a tool call
-//! through the built-in policies needs four instances. While the model is still writing a call's
-//! input, the host can make those instances (see [`crate::plugins::PreparedCall`]); the
-//! call then only runs the guests.
+//! through the built-in policies needs four instances. While the model is still writing
+//! a call's input, the host can make those instances (see
+//! [`crate::plugins::PreparedCall`]); the call then only runs the guests.
 //!
 //! A fresh instance per call stays the rule: an instance made ahead is used by exactly
 //! one call, for the workspace and session it was made for, and its deadline starts when
@@ -21,7 +21,8 @@ use wasmtime::Store;
 use super::sandbox::CallState;
 
 /// Instances held ahead of their calls at once, across all users: a quarter of the pool
-/// ([`super::runtime::MAX_CONCURRENT_INSTANCES`]), so calls being made always find slots.
+/// ([`super::runtime::MAX_CONCURRENT_INSTANCES`]); calls being made keep the rest (each
+/// uses one instance at a time: the policies run one after another, then the tool).
 pub const MAX_HELD_AHEAD: usize = 16;
 
 /// An instance made ahead of its call, in its own store.
