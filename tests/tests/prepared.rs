@@ -13,36 +13,32 @@ use agent_host::plugins::{MAX_HELD_AHEAD, PluginRuntime, PluginSet, ToolOutcome}
 use agent_host_tests::{Fixture, PluginDir, builtin_component, test_cache_dir, testing_component};
 use serde_json::json;
 
-fn own_runtime() -> Arc<PluginRuntime> {
-    Arc::new(PluginRuntime::new(Some(test_cache_dir())).expect("plugin runtime starts"))
-}
-
-/// A directory of the named components, each with its shipped manifest edited by `edit`.
-fn plugin_dir(
+/// A set of the named components, each with its shipped manifest edited by `edit`, on a
+/// runtime of its own.
+fn own_set(
     components: &[(&str, std::path::PathBuf)],
     edit: impl Fn(&str) -> String,
-) -> PluginDir {
+) -> (PluginDir, Arc<PluginRuntime>, PluginSet) {
     let dir = PluginDir::new();
     for (name, wasm) in components {
         let manifest = std::fs::read_to_string(wasm.with_extension("toml")).unwrap();
         dir.add(name, wasm, &edit(&manifest));
     }
-    dir
+    let runtime =
+        Arc::new(PluginRuntime::new(Some(test_cache_dir())).expect("plugin runtime starts"));
+    let set = PluginSet::load_dir(&runtime, dir.path(), &Default::default()).unwrap();
+    (dir, runtime, set)
 }
 
-/// `files` guarded by `policy-example` (which denies writes under `secret/`), on its own
-/// runtime.
+/// `files` guarded by `policy-example` (which denies writes under `secret/`).
 fn guarded() -> (PluginDir, Arc<PluginRuntime>, PluginSet) {
-    let dir = plugin_dir(
+    own_set(
         &[
             ("files", builtin_component("files")),
             ("policy-example", testing_component("policy-example")),
         ],
         str::to_string,
-    );
-    let runtime = own_runtime();
-    let set = PluginSet::load_dir(&runtime, dir.path(), &Default::default()).unwrap();
-    (dir, runtime, set)
+    )
 }
 
 #[test]
@@ -98,11 +94,9 @@ fn a_prepared_call_runs_on_its_instances_and_decides_as_an_unprepared_one() {
 fn a_prepared_calls_deadline_starts_when_the_call_does() {
     // `files` with a 200 ms limit, prepared 500 ms before its call: had the deadline
     // started at the preparation, the call would be stopped at its first instruction.
-    let dir = plugin_dir(&[("files", builtin_component("files"))], |manifest| {
+    let (_dir, _runtime, set) = own_set(&[("files", builtin_component("files"))], |manifest| {
         manifest.replace("timeout_ms = 30000", "timeout_ms = 200")
     });
-    let runtime = own_runtime();
-    let set = PluginSet::load_dir(&runtime, dir.path(), &Default::default()).unwrap();
     let fx = Fixture::new();
     fx.write("a.txt", "hello\n");
     let prepared = set.prepare("Read", &fx.context());
@@ -118,9 +112,8 @@ fn a_prepared_calls_deadline_starts_when_the_call_does() {
 
 #[test]
 fn limits_and_cancellation_hold_on_prepared_instances() {
-    let dir = plugin_dir(&[("hostile", testing_component("hostile"))], str::to_string);
-    let runtime = own_runtime();
-    let set = PluginSet::load_dir(&runtime, dir.path(), &Default::default()).unwrap();
+    let (_dir, runtime, set) =
+        own_set(&[("hostile", testing_component("hostile"))], str::to_string);
     let fx = Fixture::new();
 
     let prepared = set.prepare("Spin", &fx.context());
@@ -152,9 +145,7 @@ fn limits_and_cancellation_hold_on_prepared_instances() {
 
 #[test]
 fn at_most_the_cap_is_held_ahead_and_every_call_still_runs() {
-    let dir = plugin_dir(&[("files", builtin_component("files"))], str::to_string);
-    let runtime = own_runtime();
-    let set = PluginSet::load_dir(&runtime, dir.path(), &Default::default()).unwrap();
+    let (_dir, runtime, set) = own_set(&[("files", builtin_component("files"))], str::to_string);
     let fx = Fixture::new();
     fx.write("a.txt", "hello\n");
     let calls = MAX_HELD_AHEAD + 4;

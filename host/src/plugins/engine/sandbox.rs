@@ -220,7 +220,7 @@ impl Sandbox {
                 instance,
                 ..
             }) => {
-                store.data_mut().deadline = Instant::now() + self.identity.limits.timeout();
+                store.data_mut().deadline = self.deadline_from_now();
                 (store, Ok(instance))
             }
             None => {
@@ -250,6 +250,11 @@ impl Sandbox {
         let mut store = self.store(Some(context)).ok()?;
         let instance = instantiate(&mut store).ok()?;
         Some(Ready::new(store, instance, slot))
+    }
+
+    /// When a call starting now must end: its time limit from now.
+    fn deadline_from_now(&self) -> Instant {
+        Instant::now() + self.identity.limits.timeout()
     }
 
     /// Checks a result text against the plugin's result limit.
@@ -321,7 +326,7 @@ impl Sandbox {
             workspace: context.map(|c| c.workspace.clone()),
             log_lines: 0,
             output,
-            deadline: Instant::now() + identity.limits.timeout(),
+            deadline: self.deadline_from_now(),
             cancel: context.and_then(|c| c.cancel.clone()),
             stopped: None,
         };
