@@ -703,11 +703,14 @@ fn plugin_check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
                 "limits:    memory {} MiB, time {} ms, result {} KiB",
                 limits.memory_mb, limits.timeout_ms, limits.max_result_kb
             );
-            if let LoadedPlugin::Tool(tools) = &plugin {
-                for tool in tools.tools() {
-                    let summary = tool.spec.description.lines().next().unwrap_or("");
-                    println!("tool:      {} - {summary}", tool.spec.name);
+            match &plugin {
+                LoadedPlugin::Tool(tools) => {
+                    for tool in tools.tools() {
+                        let summary = tool.spec.description.lines().next().unwrap_or("");
+                        println!("tool:      {} - {summary}", tool.spec.name);
+                    }
                 }
+                LoadedPlugin::Policy(policy) => println!("checks:    {}", policy.scope()),
             }
             println!("verdict:   loads with the current configuration");
             Ok(ExitCode::SUCCESS)

@@ -376,7 +376,7 @@ fn an_edit_that_would_grow_a_file_past_the_limit_is_denied() {
 }
 
 #[test]
-fn an_invalid_configuration_denies_every_call_with_the_bad_key_named() {
+fn an_invalid_configuration_denies_every_call_it_checks_with_the_bad_key_named() {
     let (_dir, set) = guarded_with(json!({
         "policy-files": {"config": {"write_deny": ["a/[b"]}}
     }));
@@ -384,7 +384,7 @@ fn an_invalid_configuration_denies_every_call_with_the_bad_key_named() {
     for (tool, input) in [
         ("Read", json!({"file_path": fx.p("x")})),
         ("Write", json!({"file_path": fx.p("x"), "content": "x"})),
-        ("Bash", json!({"command": "touch marker"})),
+        ("Glob", json!({"pattern": "*"})),
     ] {
         let text = fx.err(tool, input);
         let reason = denied_by("policy-files", &text);
@@ -394,10 +394,17 @@ fn an_invalid_configuration_denies_every_call_with_the_bad_key_named() {
             ),
             "{reason}"
         );
-        assert!(reason.contains("Every tool call is denied"), "{reason}");
+        assert!(
+            reason.contains("Every call it checks is denied"),
+            "{reason}"
+        );
     }
-    assert!(!fx.path("x").exists() && !fx.path("marker").exists());
+    assert!(!fx.path("x").exists());
     assert!(fx.guidance("policy-files").contains("misconfigured"));
+    // `Bash` is not among the tools its manifest names: policy-files never judged it, and
+    // its broken configuration does not stop it either.
+    fx.ok("Bash", json!({"command": "touch marker"}));
+    assert!(fx.path("marker").exists());
 
     let (_dir, set) = guarded_with(json!({
         "policy-commands": {"config": {"deny": "rm -rf /"}}

@@ -155,3 +155,57 @@ fn bash_commands_pass_the_policies_with_the_exact_command() {
         "ok"
     );
 }
+
+#[test]
+fn a_policy_that_names_its_tools_judges_only_their_calls() {
+    let dir = PluginDir::new();
+    dir.add_builtin("files");
+    dir.add_builtin("bash");
+    let policy = testing_component("policy-example");
+    let manifest = std::fs::read_to_string(policy.with_extension("toml")).unwrap();
+    dir.add(
+        "policy-example",
+        &policy,
+        &format!("{manifest}\n[policy]\ntools = [\"Write\"]\n"),
+    );
+    let set = dir.load().expect("the scoped set loads");
+    assert_eq!(set.policies()[0].scope().to_string(), "calls of Write");
+    let fx = Fixture::with_plugins(Arc::new(set));
+    let set = fx.plugins();
+    let context = CallContext::new(fx.root().to_path_buf(), Arc::new(SessionState::in_memory()));
+
+    // A tool it names: judged, and a broken check still denies.
+    let write = json!({"file_path": fx.p("secret/a"), "content": "x"}).to_string();
+    let checked = set.call("Write", &write, &context);
+    assert_eq!(checked.denied_by(), Some("policy-example"));
+    let text = fx.err(
+        "Write",
+        json!({"file_path": fx.p("policy-trap"), "content": "x"}),
+    );
+    assert!(text.contains("could not check this call"), "{text}");
+    assert!(!fx.path("secret").exists() && !fx.path("policy-trap").exists());
+
+    // Any other tool: not consulted at all. This input would make it trap, so the call
+    // running shows no instance of it ran.
+    let bash = json!({"command": "echo policy-trap > ran.txt"}).to_string();
+    let checked = set.call("Bash", &bash, &context);
+    assert!(checked.ran, "{}", checked.outcome.text());
+    assert!(checked.decisions.is_empty(), "{:?}", checked.decisions);
+    assert_eq!(fx.read("ran.txt"), b"policy-trap\n");
+
+    // Prepared calls make instances only for the policies that will judge them.
+    let prepared = set.prepare("Bash", &context);
+    assert_eq!(prepared.instances(), 1, "the tool's only");
+    let checked = set.call_prepared(prepared, &bash);
+    assert!(checked.ran && checked.decisions.is_empty());
+    assert_eq!(checked.made_ahead, 1);
+    let prepared = set.prepare("Write", &context);
+    assert_eq!(prepared.instances(), 2);
+    let checked = set.call_prepared(prepared, &write);
+    assert_eq!(checked.denied_by(), Some("policy-example"));
+    assert_eq!(checked.made_ahead, 1, "the tool's instance was never used");
+
+    // Its scope is about calls: it still checks every turn's changes.
+    let changed = vec![fx.p("ran.bad")];
+    assert!(set.policies()[0].check_changes(&changed, &context).is_err());
+}

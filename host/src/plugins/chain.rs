@@ -1,5 +1,6 @@
 //! The policy chain: every tool call passes each loaded policy's `check-call`, in order,
-//! before it runs.
+//! before it runs; a policy whose manifest names the tools it checks is skipped for the
+//! others (no instance is made, and no decision recorded).
 //!
 //! - `allow`: on to the next policy;
 //! - `deny(reason)`: the call never reaches the tool; the model gets an error result
@@ -55,7 +56,8 @@ impl Decision {
 pub struct CheckedCall {
     /// The result the model sees.
     pub outcome: ToolOutcome,
-    /// Each policy consulted, in order (stops at the first deny).
+    /// Each policy consulted, in order (stops at the first deny; policies whose scope
+    /// leaves the tool out are not consulted).
     pub decisions: Vec<PolicyDecision>,
     /// Whether the tool itself ran.
     pub ran: bool,
@@ -106,6 +108,9 @@ pub(crate) fn call_with_policies(
     let mut input = input.to_string();
     let mut decisions = Vec::with_capacity(policies.len());
     for (index, policy) in policies.iter().enumerate() {
+        if !policy.scope().covers(tool) {
+            continue;
+        }
         let name = policy.identity().name.clone();
         let ready = ahead.take_policy(index);
         made_ahead += usize::from(ready.is_some());

@@ -38,7 +38,7 @@ pub use engine::session_state::SessionState;
 pub use live::LivePlugins;
 pub use load::grants::{GrantCheck, PluginGrant, PluginSettings};
 pub use load::loader::{ComponentFacts, WIT_VERSION, manifest_for_component};
-pub use load::manifest::{Manifest, World};
+pub use load::manifest::{CallScope, Manifest, World};
 pub use policy::PolicyPlugin;
 pub use prepared::PreparedCall;
 pub use set::{LoadedPlugin, PluginSet, load_plugin, load_plugin_with_manifest};

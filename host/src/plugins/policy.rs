@@ -1,8 +1,9 @@
-//! Policy plugins: guardrails that see every tool call before it runs.
+//! Policy plugins: guardrails that see tool calls before they run.
 //!
-//! Calling one policy lives here: `check-call` before a tool call, `check-changes` after
-//! calls that may have changed the workspace, `guidance` for the system prompt.
-//! [`super::chain`] runs them all, in order, for every tool call. Whatever goes wrong in a
+//! Calling one policy lives here: `check-call` before a tool call (of the tools its
+//! manifest names, or every call), `check-changes` after calls that may have changed the
+//! workspace, `guidance` for the system prompt. [`super::chain`] runs them, in order, for
+//! every tool call. Whatever goes wrong in a
 //! policy — a trap, a timeout, a memory limit — is a **deny**: a broken guardrail must
 //! never let a call through.
 
@@ -10,16 +11,27 @@ use crate::plugins::engine::ahead::Ready;
 use crate::plugins::engine::bindings::policy::{PolicyPlugin as PolicyInstance, PolicyPluginPre};
 use crate::plugins::engine::bindings::{ToolCall, Verdict};
 use crate::plugins::engine::sandbox::{CallContext, CallState, PluginIdentity, Sandbox};
+use crate::plugins::load::manifest::CallScope;
 
 /// A loaded policy plugin.
 pub struct PolicyPlugin {
     sandbox: Sandbox,
     pre: PolicyPluginPre<CallState>,
+    scope: CallScope,
 }
 
 impl PolicyPlugin {
-    pub(crate) fn new(sandbox: Sandbox, pre: PolicyPluginPre<CallState>) -> Self {
-        Self { sandbox, pre }
+    pub(crate) fn new(sandbox: Sandbox, pre: PolicyPluginPre<CallState>, scope: CallScope) -> Self {
+        Self {
+            sandbox,
+            pre,
+            scope,
+        }
+    }
+
+    /// The calls its `check-call` sees (its manifest's `[policy] tools`).
+    pub fn scope(&self) -> &CallScope {
+        &self.scope
     }
 
     /// Name, file, grants and limits.

@@ -68,8 +68,8 @@ pub fn load_plugin_with_manifest(
                 .with_context(|| format!("plugin {name} ({}) is refused", wasm.display()))?;
             LoadedPlugin::Tool(plugin)
         }
-        PreparedPlugin::Policy(sandbox, pre) => {
-            LoadedPlugin::Policy(PolicyPlugin::new(sandbox, pre))
+        PreparedPlugin::Policy(sandbox, pre, scope) => {
+            LoadedPlugin::Policy(PolicyPlugin::new(sandbox, pre, scope))
         }
     })
 }
@@ -177,7 +177,17 @@ impl PluginSet {
     pub fn prepare(&self, tool: &str, context: &CallContext) -> PreparedCall {
         let mut instances = MadeAhead::default();
         if let Some(plugin) = self.tools.plugin_of(tool) {
-            instances.policies = self.policies.iter().map(|p| p.ready(context)).collect();
+            instances.policies = self
+                .policies
+                .iter()
+                .map(|policy| {
+                    policy
+                        .scope()
+                        .covers(tool)
+                        .then(|| policy.ready(context))
+                        .flatten()
+                })
+                .collect();
             instances.tool = plugin.ready(context);
         }
         PreparedCall {

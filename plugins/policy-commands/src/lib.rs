@@ -292,6 +292,28 @@ mod tests {
     }
 
     #[test]
+    fn the_manifest_sends_this_policy_every_tool_it_judges() {
+        // The host skips this policy for calls of tools its manifest's `[policy] tools`
+        // leaves out, so that list must hold every tool the code judges.
+        let manifest: toml::Table =
+            toml::from_str(include_str!("../plugin.toml")).expect("manifest parses");
+        let scoped: Vec<&str> = manifest["policy"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|tool| tool.as_str().unwrap())
+            .collect();
+        let config = Config::load(&json!({"deny": ["echo"]})).unwrap();
+        let input = json!({"command": "echo hi", "file_path": "echo", "code": "echo"});
+        for tool in [
+            "Bash", "bash", "Read", "Write", "Edit", "Glob", "Grep", "Python",
+        ] {
+            let judged = config.check(tool, &input.to_string()).is_err();
+            assert_eq!(judged, scoped.contains(&tool), "{tool}");
+        }
+    }
+
+    #[test]
     fn the_defaults_deny_the_dangerous_and_allow_the_rest() {
         let config = defaults();
         for line in [
@@ -414,7 +436,7 @@ mod tests {
         }
         assert!(
             agent_plugin_sdk::policy::misconfigured(NAME, "`deny[1]`: x")
-                .contains("Every tool call is denied")
+                .contains("Every call it checks is denied")
         );
     }
 

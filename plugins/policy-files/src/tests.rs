@@ -65,6 +65,36 @@ fn deny_reason(config: &Config, ws: &Ws, tool: &str, input: Value) -> String {
     }
 }
 
+/// Tools the model may call, built in or from plugins.
+const SOME_TOOLS: &[&str] = &[
+    "Read", "Write", "Edit", "Glob", "Grep", "Bash", "Python", "WebFetch", "read", "Task",
+];
+
+#[test]
+fn the_manifest_sends_this_policy_every_tool_it_judges() {
+    // The host skips this policy for calls of tools its manifest's `[policy] tools` leaves
+    // out, so that list must hold every tool the code judges. With every path denied, a
+    // tool is denied exactly when it is judged.
+    let manifest: toml::Table = toml::from_str(include_str!("../plugin.toml")).unwrap();
+    let scoped: Vec<&str> = manifest["policy"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool.as_str().unwrap())
+        .collect();
+    let ws = Ws::new();
+    ws.write("a.txt", "a");
+    let config = with(json!({"read_allow": [], "write_allow": []}));
+    let input = json!({
+        "file_path": ws.p("a.txt"), "path": ws.p("."), "content": "b", "old_string": "a",
+        "new_string": "b", "pattern": "a", "command": "cat a.txt", "url": "http://x"
+    });
+    for tool in SOME_TOOLS {
+        let judged = decide(&config, &ws, tool, input.clone()) != Decision::Allow;
+        assert_eq!(judged, scoped.contains(tool), "{tool}");
+    }
+}
+
 #[test]
 fn the_manifest_and_the_code_have_the_same_defaults() {
     let from_manifest = defaults();
@@ -455,7 +485,8 @@ fn bad_configuration_names_the_key() {
         assert!(problem.contains(needle), "{config}: {problem}");
     }
     assert!(
-        agent_plugin_sdk::policy::misconfigured(NAME, "x").contains("Every tool call is denied")
+        agent_plugin_sdk::policy::misconfigured(NAME, "x")
+            .contains("Every call it checks is denied")
     );
 }
 

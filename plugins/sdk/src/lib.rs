@@ -109,8 +109,9 @@ pub mod policy {
     /// (failing closed): the problem, and where the operator fixes it.
     pub fn misconfigured(policy: &str, problem: &str) -> String {
         format!(
-            "{policy} is misconfigured: {problem}. Every tool call is denied until the operator \
-             fixes [plugins.{policy}.config] in the agent-host configuration; tell the user"
+            "{policy} is misconfigured: {problem}. Every call it checks is denied until the \
+             operator fixes [plugins.{policy}.config] in the agent-host configuration; tell \
+             the user"
         )
     }
 }

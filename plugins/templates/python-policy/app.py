@@ -1,8 +1,9 @@
 """{{name}}: an agent-host policy plugin in Python, made by `agent-host plugin new`.
 
 componentize-py turns this module into a WASI 0.2 component of the world in wit/world.wit:
-the class `Policy` implements the exported `agent:plugin/policy` interface. It sees every
-tool call before it runs and allows, denies (the model reads the reason) or rewrites it.
+the class `Policy` implements the exported `agent:plugin/policy` interface. It sees each
+call of the tools plugin.toml names (`[policy] tools`) before it runs and allows, denies
+(the model reads the reason) or rewrites it.
 """
 
 from typing import List

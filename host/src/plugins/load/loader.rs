@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::grants::PluginSettings;
-use super::manifest::{Capabilities, Manifest, World};
+use super::manifest::{CallScope, Capabilities, Manifest, World};
 use crate::plugins::engine::bindings::policy::{self, PolicyPluginPre};
 use crate::plugins::engine::bindings::tool::{self, ToolPluginPre};
 use crate::plugins::engine::cache::CacheUse;
@@ -27,8 +27,8 @@ pub const WIT_VERSION: &str = "0.1.0";
 pub(crate) enum PreparedPlugin {
     /// Offers tools.
     Tool(Sandbox, ToolPluginPre<CallState>),
-    /// Checks tool calls.
-    Policy(Sandbox, PolicyPluginPre<CallState>),
+    /// Checks tool calls: those in its scope.
+    Policy(Sandbox, PolicyPluginPre<CallState>, CallScope),
 }
 
 /// What a component file says about itself, before any grant is considered.
@@ -157,7 +157,7 @@ fn load_with_manifest(
             let pre = policy::PolicyPluginPre::new(pre)
                 .map_err(anyhow::Error::from)
                 .context("the component's policy export does not match the WIT contract")?;
-            PreparedPlugin::Policy(sandbox, pre)
+            PreparedPlugin::Policy(sandbox, pre, manifest.call_scope())
         }
     })
 }

@@ -20,6 +20,15 @@
 //!
 //! [config]                   # handed to the plugin as JSON; the operator may override
 //! ```
+//!
+//! A `policy-plugin` may name the tools whose calls its `check-call` judges; every other
+//! call skips it (no instance is made), which is most of a call's cost when a policy has
+//! nothing to say about it. Left out, the policy sees every call.
+//!
+//! ```toml
+//! [policy]
+//! tools = ["Bash"]
+//! ```
 
 use std::path::Path;
 
@@ -79,6 +88,49 @@ pub struct Manifest {
     /// Its default configuration, overlaid by the operator's.
     #[serde(default)]
     pub config: toml::Table,
+    /// Which calls a policy checks (`[policy]`; policies only).
+    #[serde(default)]
+    pub policy: Option<PolicySection>,
+}
+
+/// A policy's `[policy]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// The tools whose calls `check-call` sees; `None`: every call.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
+}
+
+/// Which tool calls a policy's `check-call` is consulted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallScope {
+    /// Every call (no `[policy] tools` in the manifest).
+    Every,
+    /// Only calls of these tools (possibly none: a policy that only checks changes).
+    Only(Vec<String>),
+}
+
+impl CallScope {
+    /// Whether a call of `tool` goes through the policy's `check-call`.
+    pub fn covers(&self, tool: &str) -> bool {
+        match self {
+            CallScope::Every => true,
+            CallScope::Only(tools) => tools.iter().any(|t| t == tool),
+        }
+    }
+}
+
+impl std::fmt::Display for CallScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallScope::Every => f.write_str("every tool call"),
+            CallScope::Only(tools) if tools.is_empty() => {
+                f.write_str("no tool call (it only checks changes)")
+            }
+            CallScope::Only(tools) => write!(f, "calls of {}", tools.join(", ")),
+        }
+    }
 }
 
 impl Manifest {
@@ -106,6 +158,14 @@ impl Manifest {
             )
         })?;
         Self::parse(&text, path)
+    }
+
+    /// The calls a policy's `check-call` sees.
+    pub fn call_scope(&self) -> CallScope {
+        match self.policy.as_ref().and_then(|p| p.tools.clone()) {
+            None => CallScope::Every,
+            Some(tools) => CallScope::Only(tools),
+        }
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -138,6 +198,26 @@ impl Manifest {
                 "a policy-plugin may only ask for workspace = \"read-only\": policies judge, they do not write"
                     .into(),
             );
+        }
+        if let Some(section) = &self.policy {
+            if self.world != World::Policy {
+                return Err(
+                    "[policy] is for a policy-plugin only: tools are not checked by other tools"
+                        .into(),
+                );
+            }
+            let tools = section.tools.as_deref().unwrap_or_default();
+            for (index, tool) in tools.iter().enumerate() {
+                if !crate::shared::is_plain_name(tool) {
+                    return Err(format!(
+                        "policy.tools[{index}] {tool:?} is not a tool name (1-64 characters of \
+                         A-Z, a-z, 0-9, '_' and '-')"
+                    ));
+                }
+                if tools[..index].contains(tool) {
+                    return Err(format!("policy.tools names {tool:?} twice"));
+                }
+            }
         }
         Ok(())
     }
@@ -173,6 +253,28 @@ mod tests {
         assert_eq!(manifest.limits.memory_bytes(), 64 << 20);
         assert_eq!(manifest.limits.timeout_ms, 30_000);
         assert_eq!(manifest.config["answer"].as_integer(), Some(42));
+        assert_eq!(manifest.call_scope(), CallScope::Every);
+    }
+
+    #[test]
+    fn a_policy_names_the_tools_it_checks() {
+        let scoped = parse(
+            "name = \"p\"\nworld = \"policy-plugin\"\n[policy]\ntools = [\"Bash\", \"Write\"]",
+        )
+        .unwrap();
+        let scope = scoped.call_scope();
+        assert!(scope.covers("Bash") && scope.covers("Write"));
+        // Names are exact, as the model calls them.
+        assert!(!scope.covers("bash") && !scope.covers("Read"));
+        assert_eq!(scope.to_string(), "calls of Bash, Write");
+        let none = parse("name = \"p\"\nworld = \"policy-plugin\"\n[policy]\ntools = []")
+            .unwrap()
+            .call_scope();
+        assert!(!none.covers("Bash"));
+        assert!(none.to_string().contains("only checks changes"));
+        // An empty table is the same as none: every call.
+        let every = parse("name = \"p\"\nworld = \"policy-plugin\"\n[policy]").unwrap();
+        assert_eq!(every.call_scope(), CallScope::Every);
     }
 
     #[test]
@@ -192,6 +294,26 @@ mod tests {
             (
                 "name = \"p\"\nworld = \"policy-plugin\"\n[capabilities]\nworkspace = \"read-write\"",
                 "read-only",
+            ),
+            (
+                "name = \"x\"\nworld = \"tool-plugin\"\n[policy]\ntools = [\"Bash\"]",
+                "policy-plugin only",
+            ),
+            (
+                "name = \"x\"\nworld = \"policy-plugin\"\n[policy]\ntools = [\"Ba sh\"]",
+                "policy.tools[0] \"Ba sh\" is not a tool name",
+            ),
+            (
+                "name = \"x\"\nworld = \"policy-plugin\"\n[policy]\ntools = [\"Bash\", \"Bash\"]",
+                "names \"Bash\" twice",
+            ),
+            (
+                "name = \"x\"\nworld = \"policy-plugin\"\n[policy]\ntools = \"Bash\"",
+                "invalid type",
+            ),
+            (
+                "name = \"x\"\nworld = \"policy-plugin\"\n[policy]\ntool = [\"Bash\"]",
+                "unknown field `tool`",
             ),
         ];
         for (text, expected) in cases {

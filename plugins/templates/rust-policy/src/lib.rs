@@ -2,8 +2,9 @@
 //! (`Cargo.lock`, `package-lock.json`, ...), which package managers write. Replace the rules
 //! with your own; keep the shape:
 //!
-//! - `check_call` sees every tool call before it runs and returns `Allow`, `Deny(reason)`
-//!   (the model reads the reason: say what to do instead) or `Rewrite(new_input)`;
+//! - `check_call` sees each call of the tools `plugin.toml` names (`[policy] tools`) before
+//!   it runs and returns `Allow`, `Deny(reason)` (the model reads the reason: say what to
+//!   do instead) or `Rewrite(new_input)`;
 //! - `check_changes` sees the files a model turn changed; `Err` goes back to the model;
 //! - `guidance` is a line added to the model's instructions, so it knows the rule upfront;
 //! - the logic in plain functions, unit-tested natively with `cargo test`.
