@@ -422,6 +422,41 @@ fn task_calls(setup: &Setup) {
             );
         }
     }
+    native_read_after_idle(setup, calls, idle, &text);
+}
+
+/// The floor under the rows above: the same `Read` done natively in this process (open,
+/// read, number the lines, note the path as read), no sandbox and no policy, after the
+/// same idle. What is left between it and a plugin call is the price of the sandbox.
+fn native_read_after_idle(setup: &Setup, calls: usize, idle: Duration, text: &str) {
+    let dir = setup.workspace.join("task-native");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut read_paths = std::collections::HashSet::new();
+    let samples: Vec<Duration> = (0..calls)
+        .map(|i| {
+            let file = dir.join(format!("f{i}.rs"));
+            std::fs::write(&file, text).unwrap();
+            std::thread::sleep(idle);
+            let (elapsed, numbered) = time(|| {
+                let contents = std::fs::read_to_string(&file).unwrap();
+                let mut numbered = String::with_capacity(contents.len() + 8 * 200);
+                for (number, line) in contents.lines().enumerate() {
+                    numbered.push_str(&format!("{:>6}\t{line}\n", number + 1));
+                }
+                read_paths.insert(file.display().to_string());
+                numbered
+            });
+            assert!(numbered.contains("   200\t"));
+            elapsed
+        })
+        .collect();
+    println!(
+        "native, for scale (no sandbox, no policy), {calls} calls: median {}  p90 {}  p99 {}  min {}",
+        us(percentile(&samples, 50.0)),
+        us(percentile(&samples, 90.0)),
+        us(percentile(&samples, 99.0)),
+        us(percentile(&samples, 0.0))
+    );
 }
 
 fn load(plugins_dir: &Path, cache: &Path) -> PluginSet {

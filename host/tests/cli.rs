@@ -344,6 +344,13 @@ fn plugin_check_reports_the_world_and_the_asks_or_the_refusal() {
     );
     assert!(text.contains("tool:      Read"), "{text}");
 
+    // A policy says which calls it judges.
+    let commands = builtin("policy-commands");
+    let output = shell.run(&["plugin", "check", commands.to_str().unwrap()]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("checks:    calls of Bash\n"), "{text}");
+
     // A component that imports a capability its manifest does not ask for is told so.
     let bash = shell.home.path().join("mybash.wasm");
     std::fs::copy(builtin("bash"), &bash).unwrap();

@@ -90,6 +90,13 @@ impl Author {
             report.contains(&format!("world:     {world}\n")),
             "{report}"
         );
+        if world == "policy-plugin" {
+            // The templates' policies name the tools their rules judge.
+            assert!(
+                report.contains("checks:    calls of Write, Edit\n"),
+                "{report}"
+            );
+        }
         report
     }
 
