@@ -147,6 +147,10 @@ impl Globs {
     /// The first glob matching `path`; an error when the list cannot be compiled (the
     /// call is then denied, naming the key).
     fn first_match(&self, path: &str) -> Result<Option<&str>, String> {
+        // An empty list (the default `read_deny`) matches nothing: no matcher to build.
+        if self.parsed.is_empty() {
+            return Ok(None);
+        }
         let set = self.set.get_or_init(|| {
             let mut builder = GlobSetBuilder::new();
             for glob in &self.parsed {

@@ -104,8 +104,10 @@ fn resolve_symlinks(root: &Path, path: &Path) -> Option<PathBuf> {
             }
             Part::Name(name) => {
                 let next = resolved.join(&name);
-                // Only look inside the workspace: elsewhere the sandbox refuses anyway.
+                // Only look inside the workspace: elsewhere the sandbox refuses anyway. The
+                // root itself is where the rules start, whatever it may be a link to.
                 let is_link = next.starts_with(root)
+                    && next != root
                     && std::fs::symlink_metadata(&next)
                         .is_ok_and(|meta| meta.file_type().is_symlink());
                 match is_link.then(|| std::fs::read_link(&next).ok()).flatten() {
@@ -169,6 +171,13 @@ mod tests {
         assert_eq!(target(&root, "loop").unwrap().resolved, None);
         assert_eq!(target(&root, "etc/passwd").unwrap().resolved, None);
         assert_eq!(target(&root, "plain/new.txt").unwrap().resolved, None);
+        // A workspace reached through a symlink: the links inside it still count.
+        let linked_root = dir.with_extension("link");
+        let _ = std::fs::remove_file(&linked_root);
+        std::os::unix::fs::symlink(&root, &linked_root).unwrap();
+        let t = target(&linked_root, "innocent.txt").unwrap();
+        assert_eq!(t.resolved.as_deref(), Some(".env"));
+        let _ = std::fs::remove_file(&linked_root);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
