@@ -399,13 +399,7 @@ fn task_calls(setup: &Setup) {
                 elapsed
             })
             .collect();
-        println!(
-            "{label}, {calls} calls: median {}  p90 {}  p99 {}  min {}",
-            us(percentile(&samples, 50.0)),
-            us(percentile(&samples, 90.0)),
-            us(percentile(&samples, 99.0)),
-            us(percentile(&samples, 0.0))
-        );
+        print_calls(&label, &samples);
         if !preparations.is_empty() {
             println!(
                 "  making the instances ahead, while the model writes the call: median {}  p90 {}",
@@ -450,12 +444,18 @@ fn native_read_after_idle(setup: &Setup, calls: usize, idle: Duration, text: &st
             elapsed
         })
         .collect();
+    print_calls("native, for scale (no sandbox, no policy)", &samples);
+}
+
+/// One row of the task section: `label`, how many calls, and their percentiles.
+fn print_calls(label: &str, samples: &[Duration]) {
     println!(
-        "native, for scale (no sandbox, no policy), {calls} calls: median {}  p90 {}  p99 {}  min {}",
-        us(percentile(&samples, 50.0)),
-        us(percentile(&samples, 90.0)),
-        us(percentile(&samples, 99.0)),
-        us(percentile(&samples, 0.0))
+        "{label}, {} calls: median {}  p90 {}  p99 {}  min {}",
+        samples.len(),
+        us(percentile(samples, 50.0)),
+        us(percentile(samples, 90.0)),
+        us(percentile(samples, 99.0)),
+        us(percentile(samples, 0.0))
     );
 }
 

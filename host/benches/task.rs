@@ -131,12 +131,5 @@ async fn start_host(fake: &FakeBedrock, root: &Path, plugins: Arc<LivePlugins>) 
         Arc::new(Agent::new(plugins, model, history, settings).unwrap());
     let users = Arc::new(Users::new(root.join("workspaces"), [USER.to_string()]));
     let state = AppState::new(users, agent, ServerSettings::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(agent_host::server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-    base
+    agent_host_tests::serve_locally(state).await
 }

@@ -476,3 +476,18 @@ pub async fn invoke(port: u16, body: &Value) -> Value {
         .await
         .expect("a JSON answer")
 }
+
+/// Serves `state` (the real server) on a free port of 127.0.0.1 until the process ends;
+/// returns its base URL, `http://127.0.0.1:PORT`.
+pub async fn serve_locally(state: agent_host::server::AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port on 127.0.0.1");
+    let base = format!("http://{}", listener.local_addr().expect("a bound address"));
+    tokio::spawn(agent_host::server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    base
+}

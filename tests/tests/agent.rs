@@ -57,13 +57,7 @@ impl Host {
         let runner: Arc<dyn JobRunner> = Arc::new(agent);
         let users = Arc::new(Users::new(root.join("workspaces"), [USER.to_string()]));
         let state = AppState::new(users, runner, ServerSettings::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(agent_host::server::serve(
-            listener,
-            state,
-            std::future::pending(),
-        ));
+        let base = agent_host_tests::serve_locally(state).await;
         Self { base, root }
     }
 

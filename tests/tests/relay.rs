@@ -455,14 +455,7 @@ mod through_the_host {
             };
             state = state.with_bot(Arc::new(Bot::new(api, store, users, launcher, settings)));
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(agent_host::server::serve(
-            listener,
-            state,
-            std::future::pending(),
-        ));
-        base
+        agent_host_tests::serve_locally(state).await
     }
 
     #[tokio::test(flavor = "multi_thread")]
