@@ -170,6 +170,7 @@ fn a_policy_that_names_its_tools_judges_only_their_calls() {
     );
     let set = dir.load().expect("the scoped set loads");
     assert_eq!(set.policies()[0].scope().to_string(), "calls of Write");
+    assert!(set.judged_tools_not_offered().is_empty());
     let fx = Fixture::with_plugins(Arc::new(set));
     let set = fx.plugins();
     let context = CallContext::new(fx.root().to_path_buf(), Arc::new(SessionState::in_memory()));
@@ -208,4 +209,26 @@ fn a_policy_that_names_its_tools_judges_only_their_calls() {
     // Its scope is about calls: it still checks every turn's changes.
     let changed = vec![fx.p("ran.bad")];
     assert!(set.policies()[0].check_changes(&changed, &context).is_err());
+}
+
+#[test]
+fn a_misspelt_tool_in_a_policy_scope_is_reported_at_load() {
+    let dir = PluginDir::new();
+    dir.add_builtin("files");
+    let policy = testing_component("policy-example");
+    let manifest = std::fs::read_to_string(policy.with_extension("toml")).unwrap();
+    dir.add(
+        "policy-example",
+        &policy,
+        &format!("{manifest}\n[policy]\ntools = [\"Write\", \"Wirte\"]\n"),
+    );
+    let set = dir
+        .load()
+        .expect("a scope naming an unknown tool still loads");
+    // `Wirte` calls cannot happen (no such tool), but `Write` calls must not go unjudged
+    // for a typo to be noticed: the load names it (and warns of it in the log).
+    assert_eq!(
+        set.judged_tools_not_offered(),
+        vec![("policy-example", "Wirte")]
+    );
 }

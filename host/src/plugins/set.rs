@@ -15,7 +15,7 @@ use crate::plugins::engine::runtime::PluginRuntime;
 use crate::plugins::engine::sandbox::{CallContext, PluginIdentity};
 use crate::plugins::load::grants::PluginSettings;
 use crate::plugins::load::loader::{PreparedPlugin, manifest_path, prepare_plugin};
-use crate::plugins::load::manifest::World;
+use crate::plugins::load::manifest::{CallScope, World};
 
 /// A loaded plugin of either world.
 pub enum LoadedPlugin {
@@ -133,7 +133,32 @@ impl PluginSet {
                 problems.join("\n- ")
             );
         }
+        for (policy, tool) in set.judged_tools_not_offered() {
+            tracing::warn!(
+                policy,
+                tool,
+                "policy {policy} judges calls of {tool}, which no loaded plugin offers: if the \
+                 name is misspelt in its manifest's [policy] tools, those calls go unjudged"
+            );
+        }
         Ok(set)
+    }
+
+    /// Each (policy, tool) where a policy's manifest names a tool no loaded plugin offers:
+    /// harmless when that plugin is disabled, a hole in the guardrail when the name is
+    /// misspelt, so the load warns of each.
+    pub fn judged_tools_not_offered(&self) -> Vec<(&str, &str)> {
+        let mut missing = Vec::new();
+        for policy in &self.policies {
+            if let CallScope::Only(tools) = policy.scope() {
+                for tool in tools {
+                    if self.tools.plugin_of(tool).is_none() {
+                        missing.push((policy.identity().name.as_str(), tool.as_str()));
+                    }
+                }
+            }
+        }
+        missing
     }
 
     /// Adds `plugin` to try it (`agent-host tools call --plugin/--policy`): a tool plugin
