@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::{ms, percentile, us};
+use common::{ms, percentile, print_calls, us};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -445,18 +445,6 @@ fn native_read_after_idle(setup: &Setup, calls: usize, idle: Duration, text: &st
         })
         .collect();
     print_calls("native, for scale (no sandbox, no policy)", &samples);
-}
-
-/// One row of the task section: `label`, how many calls, and their percentiles.
-fn print_calls(label: &str, samples: &[Duration]) {
-    println!(
-        "{label}, {} calls: median {}  p90 {}  p99 {}  min {}",
-        samples.len(),
-        us(percentile(samples, 50.0)),
-        us(percentile(samples, 90.0)),
-        us(percentile(samples, 99.0)),
-        us(percentile(samples, 0.0))
-    );
 }
 
 fn load(plugins_dir: &Path, cache: &Path) -> PluginSet {

@@ -23,6 +23,8 @@ use agent_host_tests::Gate;
 use agent_host_tests::fake_bedrock::{FakeBedrock, Step, Turn};
 use serde_json::{Value, json};
 
+mod common;
+
 const MODEL: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
 const USER: &str = "4242";
 /// How long the model takes to write each call's input, after naming the tool.
@@ -37,23 +39,15 @@ fn main() {
         .build()
         .unwrap();
     let durations = runtime.block_on(run(tasks, calls_per_task));
-    let mut durations = durations;
-    durations.sort_by(f64::total_cmp);
-    let at = |p: f64| durations[((durations.len() - 1) as f64 * p).round() as usize] * 1000.0;
     println!(
         "## a Read in a real task, the model writing each call for 100 ms: the audit log's \
-         duration_ms\n{} calls ({tasks} tasks of {calls_per_task}): median {:.1} µs  p90 {:.1} µs  \
-         p99 {:.1} µs  min {:.1} µs",
-        durations.len(),
-        at(0.5),
-        at(0.9),
-        at(0.99),
-        at(0.0),
+         duration_ms"
     );
+    common::print_calls(&format!("{tasks} tasks of {calls_per_task}"), &durations);
 }
 
 /// Runs `tasks` tasks of `calls` `Read`s each; returns every call's `duration_ms`.
-async fn run(tasks: usize, calls: usize) -> Vec<f64> {
+async fn run(tasks: usize, calls: usize) -> Vec<Duration> {
     let root = tempfile::tempdir().unwrap();
     let workspace = root.path().join("workspaces").join(USER);
     std::fs::create_dir_all(&workspace).unwrap();
@@ -117,7 +111,7 @@ async fn run(tasks: usize, calls: usize) -> Vec<f64> {
                 record["made_ahead"], 2,
                 "the tool's and policy-files': {record}"
             );
-            record["duration_ms"].as_f64().unwrap()
+            Duration::from_secs_f64(record["duration_ms"].as_f64().unwrap() / 1000.0)
         })
         .collect()
 }

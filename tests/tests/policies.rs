@@ -156,18 +156,23 @@ fn bash_commands_pass_the_policies_with_the_exact_command() {
     );
 }
 
-#[test]
-fn a_policy_that_names_its_tools_judges_only_their_calls() {
-    let dir = PluginDir::new();
-    dir.add_builtin("files");
-    dir.add_builtin("bash");
+/// Adds `policy-example` to `dir` with `tools` (a TOML list) as its `[policy] tools`.
+fn add_example_judging(dir: &PluginDir, tools: &str) {
     let policy = testing_component("policy-example");
     let manifest = std::fs::read_to_string(policy.with_extension("toml")).unwrap();
     dir.add(
         "policy-example",
         &policy,
-        &format!("{manifest}\n[policy]\ntools = [\"Write\"]\n"),
+        &format!("{manifest}\n[policy]\ntools = {tools}\n"),
     );
+}
+
+#[test]
+fn a_policy_that_names_its_tools_judges_only_their_calls() {
+    let dir = PluginDir::new();
+    dir.add_builtin("files");
+    dir.add_builtin("bash");
+    add_example_judging(&dir, r#"["Write"]"#);
     let set = dir.load().expect("the scoped set loads");
     assert_eq!(set.policies()[0].scope().to_string(), "calls of Write");
     assert!(set.judged_tools_not_offered().is_empty());
@@ -215,18 +220,12 @@ fn a_policy_that_names_its_tools_judges_only_their_calls() {
 fn a_misspelt_tool_in_a_policy_scope_is_reported_at_load() {
     let dir = PluginDir::new();
     dir.add_builtin("files");
-    let policy = testing_component("policy-example");
-    let manifest = std::fs::read_to_string(policy.with_extension("toml")).unwrap();
-    dir.add(
-        "policy-example",
-        &policy,
-        &format!("{manifest}\n[policy]\ntools = [\"Write\", \"Wirte\"]\n"),
-    );
+    add_example_judging(&dir, r#"["Write", "Wirte"]"#);
     let set = dir
         .load()
         .expect("a scope naming an unknown tool still loads");
-    // `Wirte` calls cannot happen (no such tool), but `Write` calls must not go unjudged
-    // for a typo to be noticed: the load names it (and warns of it in the log).
+    // A misspelt name leaves the calls it meant unjudged: the load names it (and warns of
+    // it in the log) so the operator can see that.
     assert_eq!(
         set.judged_tools_not_offered(),
         vec![("policy-example", "Wirte")]
